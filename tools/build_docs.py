@@ -219,7 +219,8 @@ class PageWriter:
             by_html = {p.with_suffix('.html').as_posix(): p for p in self.pages.values()}
             def rel(m):
                 target = by_html.get(m.group(1))
-                return f'({os.path.relpath(target, self.page.parent).replace(os.sep, "/")}{m.group(2) or ""})' \
+                frag = (m.group(2) or '').split('.')[0]  # `Class.method` is documented with its class: link there
+                return f'({os.path.relpath(target, self.page.parent).replace(os.sep, "/")}{frag})' \
                     if target else m.group(0)
             md = re.sub(r'\(' + re.escape(base) + r'([^)#\s]+\.html)(#[^)\s]*)?\)', rel, md)
         def nb_link(m):
