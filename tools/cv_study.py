@@ -1,0 +1,155 @@
+"""The measured studies of nbs/02_augmentation.ipynb: 10-fold cross-validation of training recipes and of augmentation
+operations, spread over the GPUs of one machine (several runs per GPU: the embedded model is small).
+
+    python tools/cv_study.py recipes      [--out runs/study] [--slots 3] [--deadline 540]
+    python tools/cv_study.py augmentation [--out runs/study] [--base auto|RECIPE]
+    python tools/cv_study.py prepare      # CPU: augment the 500 items once per operation, into the augmentation cache
+    python tools/cv_study.py summary      [--out runs/study]   # tables (with the rare-disease slice where spaCy is installed)
+
+Every (run, fold) pair is one `medqa_nb.train.cv_fold` call, the same thing as
+`medqa-cv --fold K --output_dir runs/study/RUN <RUN's flags>`; a finished fold is never run again, so a study that hits
+the deadline resumes where it stopped. Each worker process owns one GPU slot and claims folds through files."""
+import argparse, json, os, shlex, subprocess, sys, time
+from pathlib import Path
+
+# One GPU schedule for every run: 512 tokens, global batch 16 on one GPU, bf16, no gradient checkpointing.
+COMMON = ['--max_length', '512', '--batch_size', '16', '--grad_accum', '1', '--no-gradient_checkpointing',
+          '--eval_batch_size', '32', '--logging_steps', '10', '--save_steps', '0', '--report_to', 'none']
+RECIPES = {
+    'zero-shot': ['--eval_only'],
+    'qlora-2e-4-2ep': ['--peft_method', 'qlora', '--learning_rate', '2e-4', '--epochs', '2'],  # the plain recipe
+    'qlora-1e-3-4ep': ['--peft_method', 'qlora', '--learning_rate', '1e-3', '--epochs', '4'],
+    'lora-1e-3-4ep': ['--peft_method', 'lora', '--learning_rate', '1e-3', '--epochs', '4'],
+    'full-2e-5-3ep': ['--no-use_peft', '--learning_rate', '2e-5', '--epochs', '3'],
+    'full-5e-5-3ep': ['--no-use_peft', '--learning_rate', '5e-5', '--epochs', '3'],
+    'full-1e-4-3ep': ['--no-use_peft', '--learning_rate', '1e-4', '--epochs', '3'],
+    'full-5e-5-6ep': ['--no-use_peft', '--learning_rate', '5e-5', '--epochs', '6'],
+    'full-5e-5-3ep-explain': ['--no-use_peft', '--learning_rate', '5e-5', '--epochs', '3', '--answer_style', 'explain'],
+    'full-5e-5-3ep-unbalanced': ['--no-use_peft', '--learning_rate', '5e-5', '--epochs', '3', '--balance', 'none'],
+}
+AUG_OPS = ('synonym', 'mask', 'abbrev', 'all')
+
+def run_args(name):
+    "The flags of a run, from its name: a recipe, or a recipe + '+aug-OP' (without one, --augment '' : no augmentation)."
+    base, _, op = name.partition('+aug-')
+    return COMMON + RECIPES[base] + ['--augment', op]
+
+def command(name, out):
+    "The equivalent console command of one run (all folds)."
+    return shlex.join(['medqa-cv', '--output_dir', f'{out}/{name}', *run_args(name)])
+
+def best_recipe(out):
+    "The trained recipe with the highest mean macro-F1 over the folds."
+    scores = {}
+    for n in RECIPES:
+        p = Path(out)/n/'cv.json'
+        if n != 'zero-shot' and p.is_file(): scores[n] = json.loads(p.read_text())['macro_f1']['mean']
+    if not scores: raise SystemExit(f"{out}: no finished recipe study (run `cv_study.py recipes` first)")
+    return max(scores, key=scores.get)
+
+def runs_for(study, out, base='auto'):
+    if study == 'recipes': return list(RECIPES)
+    b = best_recipe(out) if base == 'auto' else base
+    return [f'{b}+aug-{op}' for op in AUG_OPS]
+
+def worker(a):
+    "Run folds of the study's runs until none is left or the deadline nears."
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import gc, torch
+    from medqa_nb.train import parse_config, cv_fold
+    runs, t_end = a.runs.split(','), float(a.t_end)
+    jobs = [(n, k) for k in range(10) for n in runs]  # fold-major: every run advances together
+    for n, k in jobs:
+        d = Path(a.out)/n; d.mkdir(parents=True, exist_ok=True)
+        if (d/f'fold{k}'/'cv_fold.json').is_file(): continue
+        if time.time() > t_end - 45: print(f'[slot {a.slot}] deadline: stopping', flush=True); break
+        try: os.close(os.open(d/f'fold{k}.claim', os.O_CREAT | os.O_EXCL))
+        except FileExistsError: continue
+        t = time.time()
+        try:
+            r = cv_fold(parse_config(['--output_dir', str(d)] + run_args(n) + a.extra.split()), k)
+            print(f"[slot {a.slot}] {n} fold{k}: acc {r['metrics']['accuracy']:.2f} F1 {r['metrics']['macro_f1']:.3f} "
+                  f"pred {r['metrics']['pred_counts']} {time.time()-t:.0f} s", flush=True)
+        except Exception as e:
+            import traceback; traceback.print_exc()
+            (d/f'fold{k}.error').write_text(repr(e)); print(f'[slot {a.slot}] {n} fold{k}: FAILED {e!r}', flush=True)
+        gc.collect(); torch.cuda.empty_cache()
+
+def table(out, names, export=None):
+    "Summarise the finished runs; with `export`, also write their summaries (no per-item predictions) to one JSON file."
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from medqa_nb.train import cv_summary, CV_HEADER, cv_row, _rare_slice
+    sl, rows, summ = _rare_slice(), [], {}
+    for n in names:
+        d = Path(out)/n
+        if all((d/f'fold{k}'/'cv_fold.json').is_file() for k in range(10)):
+            summ[n] = cv_summary(d, sl); rows.append(cv_row(n, summ[n]))
+            summ[n]['command'] = command(n, 'runs/study')
+        else: rows.append(f"| {n} | {sum((d/f'fold{k}'/'cv_fold.json').is_file() for k in range(10))}/10 folds | | | | | |")
+    print(CV_HEADER + '\n' + '\n'.join(rows))
+    if export:
+        from medqa_nb.data import atomic_write
+        atomic_write(export, json.dumps(summ, indent=1)); print(f'wrote {export}')
+
+
+def prepare():
+    "Augment all 500 CV items once per operation (the training folds are subsets), filling the augmentation cache."
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from medqa_nb.data import load_pubmedqa
+    from medqa_nb.train import TrainConfig
+    from medqa_nb.augmentation import augment_items, augment_cache_path
+    c, items = TrainConfig(), list(load_pubmedqa())
+    for op in AUG_OPS:
+        t = time.time(); aug = augment_items(items, op, c.augment_p, c.augment_copies, c.seed)
+        print(f"{op}: {sum(bool(x['aug_ops']) for x in aug)} of {len(items)} variants changed, {time.time()-t:.0f} s -> "
+              f"{augment_cache_path(op, c.augment_p, c.seed)}", flush=True)
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('study', choices=['recipes', 'augmentation', 'prepare', 'summary', 'commands'])
+    ap.add_argument('--out', default='runs/study')
+    ap.add_argument('--base', default='auto', help="augmentation: the recipe to augment ('auto': the best by macro-F1)")
+    ap.add_argument('--slots', type=int, default=3, help='runs at a time per GPU')
+    ap.add_argument('--deadline', type=float, default=540, help='seconds; no fold starts within 45 s of it')
+    ap.add_argument('--extra', default='', help='flags added to every run (a smoke test: a tiny model, --max_steps 1)')
+    ap.add_argument('--export', default=None, help='summary: also write the summaries to this JSON file')
+    ap.add_argument('--slot', type=int, default=-1, help=argparse.SUPPRESS)
+    ap.add_argument('--runs', default='', help=argparse.SUPPRESS)
+    ap.add_argument('--t_end', default='', help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.slot >= 0: return worker(a)
+    if a.study == 'prepare': return prepare()
+    if a.study == 'summary':
+        names = list(RECIPES) + [n for n in sorted(os.listdir(a.out)) if '+aug-' in n] if Path(a.out).is_dir() else []
+        return table(a.out, names, a.export)
+    runs = runs_for(a.study, a.out, a.base) if a.study != 'commands' else list(RECIPES) + [
+        n for n in (sorted(os.listdir(a.out)) if Path(a.out).is_dir() else []) if '+aug-' in n]
+    if a.study == 'commands':
+        for n in runs: print(command(n, a.out))
+        return
+    import torch
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from medqa_nb.modeling import resolve_model
+    resolve_model('embedded')  # convert the GGUF once, before the workers start
+    t_end = time.time() + a.deadline
+    for c in Path(a.out).glob('*/fold*.claim'): c.unlink()  # claims of an earlier, stopped study
+    n_gpu = max(torch.cuda.device_count(), 1)
+    procs = []
+    Path(a.out).mkdir(parents=True, exist_ok=True)
+    for s in range(n_gpu * a.slots):
+        env = {**os.environ, 'CUDA_VISIBLE_DEVICES': str(s % n_gpu), 'PYTHONUNBUFFERED': '1'}
+        procs.append(subprocess.Popen([sys.executable, __file__, a.study, '--out', a.out, '--slot', str(s), '--extra', a.extra,
+                                       '--runs', ','.join(runs), '--t_end', str(t_end)], env=env,
+                                      stdout=open(Path(a.out)/f'slot{s}.log', 'w'), stderr=subprocess.STDOUT))
+        time.sleep(2)  # stagger the model loads
+    print(f"{a.study}: {len(runs)} runs x 10 folds on {n_gpu} GPU(s) ({torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}), "
+          f"{len(procs)} slots", flush=True)
+    for p in procs:
+        try: p.wait(timeout=max(t_end + 60 - time.time(), 1))
+        except subprocess.TimeoutExpired: p.kill()
+    for s in range(len(procs)):
+        print(''.join(l for l in open(Path(a.out)/f'slot{s}.log') if l.startswith('[slot') or 'Error' in l), end='')
+    table(a.out, runs)
+    for n in runs: print(command(n, a.out))
+
+if __name__ == '__main__': main()
