@@ -1,72 +1,115 @@
 """Per-question latency and throughput of the embedded model (SmolLM2-135M, optionally with a LoRA adapter merged):
-PyTorch fp32 vs ONNX Runtime fp32 vs ONNX Runtime int8 (blockwise and dynamic), in one process, on the same dev items,
-with the same thread count. Printed as ratios against PyTorch fp32, with label agreement and size on disk.
+PyTorch fp32 vs ONNX Runtime fp32 vs ONNX Runtime int8, in one process, on the same dev items, with the same thread
+count. Printed as ratios against PyTorch fp32, with label agreement and size on disk.
 
-    python bench/inference_speed.py [--n 50] [--threads 2] [--adapter random|none|PATH] [--out DIR]
+    python bench/inference_speed.py [--n 50] [--threads 2] [--adapter random|none|PATH] [--out DIR] [--extra 200]
+
+Backends (all batch 1, one question at a time, as in an interactive service):
+- pytorch fp32: the merged model, `model.model(ids)` and the answer tokens' rows of `lm_head` at the last position
+  (the same work as the scoring graph; transformers' default attention, SDPA).
+- onnx fp32 generation graph: model.onnx (KV-cache graph, eager attention, full-vocabulary logits at the last position),
+  the path used before the scoring graph existed.
+- onnx fp32 / int8 per_token / int8 dynamic / int8 blockwise: the scoring graph (scoring.onnx, fused chunked
+  GroupQueryAttention, answer logits only) in fp32 and quantized by `quantize_onnx(method=...)`.
 
 Items are run round-robin (each item through every backend before the next item), so that load from other processes
-on a shared machine hits all backends alike. Batch size 1: one question at a time, as in an interactive service."""
-import argparse, json, os, sys, time
+on a shared machine hits all backends alike; ONNX Runtime's idle threads do not spin (`--spin` to let them), so they
+do not take the cores from the backend that runs next. `--extra N` also checks label agreement (PyTorch vs int8 per_token) on N
+items of the training split (the official test split is not in ../shared/data); no timing there."""
+import argparse, json, os, platform, sys, time
 from pathlib import Path
 import numpy as np
 
-def size_mb(p): p = Path(p); return sum(f.stat().st_size for f in p.iterdir() if f.is_file())/1e6 if p.is_dir() else p.stat().st_size/1e6
+def size_mb(*files): return sum(Path(f).stat().st_size for f in files if Path(f).exists()) / 1e6
+
+def cpu_name():
+    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration): return platform.processor()
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--n', type=int, default=50, help='dev items')
     ap.add_argument('--threads', type=int, default=2, help='intra-op threads for ONNX Runtime and PyTorch')
     ap.add_argument('--adapter', default='random', help="'random' (fresh LoRA r=16 with non-zero B), 'none', or an adapter folder")
-    ap.add_argument('--out', default=None, help='export folder (reused if present)')
+    ap.add_argument('--out', default=None, help='export folder (reused if it has the current layout)')
+    ap.add_argument('--extra', type=int, default=0, help='also check label agreement on this many training-split items')
+    ap.add_argument('--no-blockwise', action='store_true', help='skip the MatMulNBits backend')
+    ap.add_argument('--spin', action='store_true', help="let ONNX Runtime's idle threads spin (default: off, so they do not take the CPU from the next backend)")
     a = ap.parse_args()
     import torch, logging
+    import medqa_nb.export as ex
+    if not a.spin:
+        base_options = ex.session_options
+        def quiet_options(*args, **kw):
+            so = base_options(*args, **kw); so.add_session_config_entry('session.intra_op.allow_spinning', '0'); return so
+        ex.session_options = quiet_options
     logging.getLogger().setLevel(logging.ERROR)
     torch.set_num_threads(a.threads)
     from transformers import AutoModelForCausalLM
     from medqa_nb.data import load_pubmedqa, train_dev_split, make_example
     from medqa_nb.modeling import EMBEDDED, cache_dir, resolve_model
-    from medqa_nb.export import (OnnxPredictor, export_pipeline, quantize_onnx, random_lora_adapter, parity, EXPORT_META)
-    out = Path(a.out or cache_dir()/f'bench-export-{a.adapter if a.adapter in ("random", "none") else "adapter"}')
+    from medqa_nb.export import (OnnxPredictor, export_pipeline, quantize_onnx, random_lora_adapter, parity, EXPORT_META,
+                                 SCORING_GRAPH)
+    out = Path(a.out or cache_dir()/f'bench-export-{a.adapter if a.adapter in ("random", "none") else Path(a.adapter).resolve().parent.name + "-adapter"}')
     adapter = None if a.adapter == 'none' else (out/'adapter' if a.adapter == 'random' else Path(a.adapter))
     if a.adapter == 'random' and not (adapter/'adapter_config.json').exists(): random_lora_adapter(EMBEDDED, adapter, std=0.01)
-    if not (out/'onnx-int8'/EXPORT_META).exists():
+    meta = out/'onnx-int8'/EXPORT_META
+    if not meta.exists() or json.loads(meta.read_text()).get('quantization', {}).get('method') != 'per_token' \
+       or not (out/'onnx-int8'/SCORING_GRAPH).exists():
         t = time.time(); export_pipeline(EMBEDDED, adapter, out); print(f'export + quantize: {time.time()-t:.0f} s')
-    if not (out/'onnx-int8-dynamic'/EXPORT_META).exists(): quantize_onnx(out/'onnx', out/'onnx-int8-dynamic', method='dynamic')
+    methods = ['dynamic'] + ([] if a.no_blockwise else ['blockwise'])
+    for m in methods:
+        d = out/f'onnx-int8-{m}'
+        if not (d/SCORING_GRAPH).exists(): quantize_onnx(out/'onnx', d, method=m)
     src = out/'merged' if adapter is not None else resolve_model(EMBEDDED)
     model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
-    ort = {'onnx fp32': OnnxPredictor(out/'onnx', threads=a.threads),
-           'onnx int8 blockwise': OnnxPredictor(out/'onnx-int8', threads=a.threads),
-           'onnx int8 dynamic': OnnxPredictor(out/'onnx-int8-dynamic', threads=a.threads)}
-    tok = ort['onnx fp32'].tok
-    dev = train_dev_split(load_pubmedqa())[1].select(range(a.n))
-    prompts = [make_example(r, tok, 512)['prompt'] for r in dev]
-    encs = [tok([p], add_special_tokens=False, return_tensors='np') for p in prompts]
-    def run_torch(e):
+    folders = {'onnx fp32': out/'onnx', 'onnx int8 per_token': out/'onnx-int8', **{f'onnx int8 {m}': out/f'onnx-int8-{m}' for m in methods}}
+    preds = {k: OnnxPredictor(d, threads=a.threads) for k, d in folders.items()}
+    tok = preds['onnx fp32'].tok
+    lab = preds['onnx fp32'].label_ids
+    head = model.lm_head.weight[lab].detach()
+    train, dev = train_dev_split(load_pubmedqa())
+    def ids_of(ds): return [tok(make_example(r, tok, 512)['prompt'], add_special_tokens=False)['input_ids'] for r in ds]
+    items = ids_of(dev.select(range(a.n)))
+
+    def run_torch(ids):
         with torch.inference_mode():
-            return model(input_ids=torch.from_numpy(e['input_ids']), logits_to_keep=1).logits[0, -1].numpy()
-    runners = {'pytorch fp32': run_torch, **{k: (lambda p: lambda e: p.forward(e['input_ids'], e['attention_mask'])[0][0])(p)
-                                              for k, p in ort.items()}}
-    for f in runners.values(): f(encs[0]); f(encs[1])  # warm-up
+            h = model.model(input_ids=torch.tensor([ids])).last_hidden_state[0, -1]
+            return (h @ head.T).numpy()
+    gen = preds['onnx fp32']
+    def run_generation_graph(ids):
+        x = np.array([ids]); return gen.forward(x, np.ones_like(x))[0][0, lab]
+    runners = {'pytorch fp32': run_torch, 'onnx fp32 generation graph': run_generation_graph,
+               **{k: (lambda p: lambda ids: p.score_ids([ids])[0])(p) for k, p in preds.items()}}
+    for f in runners.values(): f(items[0]); f(items[1])  # warm-up (sessions created here)
     times, logits = {k: [] for k in runners}, {k: [] for k in runners}
-    for e in encs:
+    for ids in items:
         for k, f in runners.items():
-            t = time.perf_counter(); logits[k].append(f(e)); times[k].append(time.perf_counter() - t)
-    n_tok = [e['input_ids'].shape[1] for e in encs]
+            t = time.perf_counter(); logits[k].append(f(ids)); times[k].append(time.perf_counter() - t)
+    n_tok = [len(x) for x in items]
     print(f"{a.n} dev items, prompt length {np.mean(n_tok):.0f} tokens (mean, max {max(n_tok)}), batch 1, {a.threads} threads, "
-          f"adapter: {a.adapter}, torch {torch.__version__}, cpu: {os.cpu_count()} cores")
-    sizes = {'pytorch fp32': size_mb(Path(src)/'model.safetensors'), 'onnx fp32': size_mb(out/'onnx'/'model.onnx'),
-             'onnx int8 blockwise': size_mb(out/'onnx-int8'/'model.onnx'), 'onnx int8 dynamic': size_mb(out/'onnx-int8-dynamic'/'model.onnx')}
+          f"adapter: {a.adapter}\ncpu: {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__}, "
+          f"onnxruntime {__import__('onnxruntime').__version__}")
+    sizes = {'pytorch fp32': size_mb(Path(src)/'model.safetensors'), 'onnx fp32 generation graph': size_mb(out/'onnx'/'model.onnx'),
+             **{k: size_mb(d/SCORING_GRAPH) for k, d in folders.items()}}
     base = np.array(times['pytorch fp32']); ref = np.array(logits['pytorch fp32'])
-    lab = ort['onnx fp32'].label_ids
-    print(f"{'backend':22s} {'p50 ms':>8s} {'p95 ms':>8s} {'q/s':>6s} {'p50 x':>6s} {'q/s x':>6s} {'agree':>6s} {'maxdiff':>8s} {'size MB':>8s}")
+    print(f"{'backend':28s} {'p50 ms':>7s} {'p95 ms':>7s} {'q/s':>6s} {'p50 x':>6s} {'q/s x':>6s} {'agree':>6s} {'maxdiff':>8s} {'size MB':>8s}")
     rows = {}
     for k in runners:
-        t = np.array(times[k]); par = parity(ref, np.array(logits[k]), lab)
+        t = np.array(times[k]); par = parity(ref, np.array(logits[k]), [0, 1, 2])
         rows[k] = dict(p50_ms=1e3*np.median(t), p95_ms=1e3*np.percentile(t, 95), qps=len(t)/t.sum(),
                        speedup_p50=np.median(base)/np.median(t), speedup_qps=base.sum()/t.sum(), **par, size_mb=sizes[k])
         r = rows[k]
-        print(f"{k:22s} {r['p50_ms']:8.0f} {r['p95_ms']:8.0f} {r['qps']:6.2f} {r['speedup_p50']:6.2f} {r['speedup_qps']:6.2f} "
+        print(f"{k:28s} {r['p50_ms']:7.0f} {r['p95_ms']:7.0f} {r['qps']:6.2f} {r['speedup_p50']:6.2f} {r['speedup_qps']:6.2f} "
               f"{r['label_agreement']:6.0%} {r['max_abs_diff']:8.2g} {r['size_mb']:8.0f}")
+    print('size of each export folder (both graphs):', {k: round(size_mb(*Path(d).glob('*.onnx*'))) for k, d in folders.items()}, 'MB')
     print(json.dumps({k: {kk: round(float(vv), 5) for kk, vv in v.items()} for k, v in rows.items()}))
+    if a.extra:
+        extra = ids_of(train.select(range(a.extra)))
+        q = preds['onnx int8 per_token']
+        ref_x = np.array([run_torch(ids) for ids in extra]); q_x = np.array([q.score_ids([ids])[0] for ids in extra])
+        par = parity(ref_x, q_x, [0, 1, 2])
+        print(f"{a.extra} training-split items, pytorch fp32 vs onnx int8 per_token: label agreement {par['label_agreement']:.1%} "
+              f"({int(round(par['label_agreement']*a.extra))}/{a.extra}), max abs diff of answer logits {par['max_abs_diff']:.3g}")
 
 if __name__ == '__main__': main()
