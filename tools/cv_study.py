@@ -5,6 +5,7 @@ operations, spread over the GPUs of one machine (several runs per GPU: the embed
     python tools/cv_study.py augmentation [--out runs/study] [--base auto|RECIPE]
     python tools/cv_study.py prepare      # CPU: augment the 500 items once per operation, into the augmentation cache
     python tools/cv_study.py summary      [--out runs/study]   # tables (with the rare-disease slice where spaCy is installed)
+    python tools/cv_study.py priors       [--out runs/study]   # the same runs with calibrated label priors, cross-fitted
 
 Every (run, fold) pair is one `medqa_nb.train.cv_fold` call, the same thing as
 `medqa-cv --fold K --output_dir runs/study/RUN <RUN's flags>`; a finished fold is never run again, so a study that hits
@@ -92,6 +93,26 @@ def table(out, names, export=None):
         atomic_write(export, json.dumps(summ, indent=1)); print(f'wrote {export}')
 
 
+def priors(out, names):
+    """Calibrated label priors, cross-fitted: for each fold, per-label log-biases that maximise macro-F1 on the other nine
+    folds' held-out probabilities (a grid over [-2, 2]), applied to this fold. Prints mean accuracy and macro-F1."""
+    import numpy as np
+    from sklearn.metrics import f1_score
+    labels, grid = ['yes', 'no', 'maybe'], np.arange(-2, 2.01, 0.1)
+    for n in names:
+        d = Path(out)/n
+        if not all((d/f'fold{k}'/'cv_fold.json').is_file() for k in range(10)): continue
+        folds = [json.loads((d/f'fold{k}'/'cv_fold.json').read_text()) for k in range(10)]
+        lp = [np.log(np.array([f['probs'][pm] for pm in f['preds']]) + 1e-9) for f in folds]
+        gold = [np.array([labels.index(f['gold'][pm]) for pm in f['preds']]) for f in folds]
+        acc, f1 = [], []
+        for k in range(10):
+            x, g = np.concatenate([lp[j] for j in range(10) if j != k]), np.concatenate([gold[j] for j in range(10) if j != k])
+            b = max(((0, b1, b2) for b1 in grid for b2 in grid), key=lambda b: f1_score(g, (x + b).argmax(1), average='macro'))
+            pred = (lp[k] + np.array(b)).argmax(1)
+            acc.append((pred == gold[k]).mean()); f1.append(f1_score(gold[k], pred, average='macro'))
+        print(f"| {n} | {np.mean(acc):.3f} ± {np.std(acc, ddof=1):.3f} | {np.mean(f1):.3f} ± {np.std(f1, ddof=1):.3f} |", flush=True)
+
 def prepare():
     "Augment all 500 CV items once per operation (the training folds are subsets), filling the augmentation cache."
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -106,7 +127,7 @@ def prepare():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('study', choices=['recipes', 'augmentation', 'prepare', 'summary', 'commands'])
+    ap.add_argument('study', choices=['recipes', 'augmentation', 'prepare', 'summary', 'priors', 'commands'])
     ap.add_argument('--out', default='runs/study')
     ap.add_argument('--base', default='auto', help="augmentation: the recipe to augment ('auto': the best by macro-F1)")
     ap.add_argument('--slots', type=int, default=3, help='runs at a time per GPU')
@@ -119,6 +140,8 @@ def main():
     a = ap.parse_args()
     if a.slot >= 0: return worker(a)
     if a.study == 'prepare': return prepare()
+    if a.study == 'priors':
+        return priors(a.out, list(RECIPES) + sorted(n for n in os.listdir(a.out) if '+aug-' in n))
     if a.study == 'summary':
         names = list(RECIPES) + [n for n in sorted(os.listdir(a.out)) if '+aug-' in n] if Path(a.out).is_dir() else []
         return table(a.out, names, a.export)
