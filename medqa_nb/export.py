@@ -388,7 +388,7 @@ def smooth_activations(model, # a Llama-family causal LM in fp32 (changed in pla
     after = max(ratio(v) for v in activation_ranges(model, calibration).values())
     return dict(alpha=alpha, prompts=len(calibration), max_channel_ratio_before=round(before, 1), max_channel_ratio_after=round(after, 1))
 
-# %% ../nbs/06_export.ipynb #95501927
+# %% ../nbs/06_export.ipynb #10ed90c3
 def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
                   out_dir:str|Path, # destination folder
                   method:str='per_token', # 'per_token', 'dynamic' (quantize_dynamic) or 'blockwise' (MatMulNBits, 8 bits)
@@ -407,18 +407,23 @@ def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
     large = sum(f.stat().st_size for f in src.iterdir()) > 1.8e9  # protobuf's 2 GB limit: weights go to external data
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f'.{out.name}.'))
     root = logging.getLogger(); level = root.level
-    root.setLevel(logging.WARNING)  # the quantizers log every node at INFO
+    def quiet():  # the quantizers log every node at INFO, and importing one calls logging.basicConfig(level=INFO)
+        for name in ['', *[n for n in logging.Logger.manager.loggerDict if n.startswith('onnxruntime.quantization')]]:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    quiet()
     try:
         for graph in [f for f in ('model.onnx', SCORING_GRAPH) if (src/f).is_file()]:
             save = dict(save_as_external_data=large, location=f'{graph}.data')
             if method == 'per_token': onnx.save(quantize_per_token(onnx.load(src/graph), exclude), tmp/graph, **save)
             elif method == 'dynamic':
                 from onnxruntime.quantization import QuantType, quantize_dynamic
+                quiet()
                 quantize_dynamic(src/graph, tmp/graph, weight_type=getattr(QuantType, weight_type), per_channel=per_channel,
                                  op_types_to_quantize=['MatMul'], nodes_to_exclude=exclude or [], use_external_data_format=large)
             else:
                 try: from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
                 except ImportError as e: raise ExportError(f"blockwise int8 needs onnx-ir (pip install onnx-ir): {e}") from None
+                quiet()
                 q = MatMulNBitsQuantizer(onnx.load(src/graph), bits=8, block_size=block_size, is_symmetric=True,
                                          accuracy_level=4, nodes_to_exclude=exclude or [])
                 q.process(); onnx.save(q.model.model, tmp/graph, **save)

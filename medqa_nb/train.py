@@ -20,7 +20,7 @@ __all__ = ['DEEPSPEED_Z3', 'DEEPSPEED_CONFIGS', 'RECIPES', 'FULL_FT_MAX_PARAMS',
            'save_final', 'train', 'tuned_model', 'evaluate_run', 'main', 'cv_fold', 'cv_summary', 'cv_row',
            'cross_validate', 'cv_main', 'pipeline_config', 'pipeline', 'pipeline_main']
 
-# %% ../nbs/04_training.ipynb #8205e50e
+# %% ../nbs/04_training.ipynb #875b1611
 @dataclass
 class TrainConfig:
     "Everything a training or evaluation run needs."
@@ -40,7 +40,7 @@ class TrainConfig:
     max_length: int = 512 # prompt + answer tokens; the abstract is cut to fit
     answer_style: str = 'label' # 'label' (the word) or 'explain' (the word and the conclusion)
     balance: str = 'oversample' # class balance of the training items: 'oversample' or 'none'
-    augment: str = 'all' # augmentation ops for the training items (02_augmentation): 'all', or e.g. 'synonym,mask'; '' for none
+    augment: str = 'all' # augmentation ops for the training items (02_augmentation): 'all', or e.g. 'synonym,mask'; 'none' or '' for none
     augment_p: float = 0.15 # share of recognized terms each op rewrites
     augment_copies: int = 1 # augmented variants per training item
     lora_r: int = 16 # LoRA rank
@@ -61,6 +61,9 @@ class TrainConfig:
     report_to: str = 'tensorboard' # 'tensorboard', 'none', 'wandb', ...
     deepspeed: str|None = None # DeepSpeed config: a JSON file, or 'z3' for the built-in ZeRO-3 config
     keep_fold_models: bool = False # medqa-cv: keep each fold's trained model (a full fine-tune is 0.5 GB a fold)
+
+    def __post_init__(self):
+        if isinstance(self.augment, str) and self.augment.strip().lower() == 'none': self.augment = ''
 
 # %% ../nbs/04_training.ipynb #d7ce27f9
 def _field_help(cls) -> dict:
