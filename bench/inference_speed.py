@@ -61,9 +61,9 @@ def main():
     train, dev = train_dev_split(load_pubmedqa())
     calib = [train[i] for i in range(len(train) - a.calibration, len(train))] if a.calibration else None
     meta = out/'onnx-int8'/EXPORT_META
-    m = json.loads(meta.read_text()) if meta.exists() else {}
-    if m.get('quantization', {}).get('method') != 'per_token' or not (out/'onnx-int8'/SCORING_GRAPH).exists() \
-       or (m.get('smoothing') or {}).get('prompts', 0) != a.calibration or m.get('gqa_chunks') != ex.GQA_CHUNKS:
+    old = json.loads(meta.read_text()) if meta.exists() else {}
+    if old.get('quantization', {}).get('method') != 'per_token' or not (out/'onnx-int8'/SCORING_GRAPH).exists() \
+       or (old.get('smoothing') or {}).get('prompts', 0) != a.calibration or old.get('gqa_chunks') != ex.GQA_CHUNKS:
         for d in out.glob('onnx-int8-*'): shutil.rmtree(d)  # made from the old fp32 export
         t = time.time(); export_pipeline(EMBEDDED, adapter, out, calibration_items=calib); print(f'export + quantize: {time.time()-t:.0f} s')
     print('smoothing:', json.loads(meta.read_text()).get('smoothing'), '| gqa chunks:', ex.GQA_CHUNKS)

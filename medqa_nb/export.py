@@ -344,7 +344,7 @@ def activation_ranges(model, # a Llama-family causal LM
         for h in hooks: h.remove()
     return amax
 
-# %% ../nbs/06_export.ipynb #9c31d207
+# %% ../nbs/06_export.ipynb #13c0c37b
 def smooth_activations(model, # a Llama-family causal LM in fp32 (changed in place)
                        calibration:list[list[int]], # token id lists, e.g. prompts of the training split
                        alpha:float=0.5, # 0: leave the activations; 1: move all their range into the weights
@@ -353,40 +353,41 @@ def smooth_activations(model, # a Llama-family causal LM in fp32 (changed in pla
     import torch
     if not 0 <= alpha <= 1: raise ExportError(f"alpha={alpha}: must be between 0 and 1")
     layers = getattr(getattr(model, 'model', None), 'layers', None)
-    need = ('input_layernorm', 'post_attention_layernorm', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.up_proj', 'mlp.down_proj')
-    if layers is None or not all(getattr(functools.reduce(getattr, n.split('.'), L), 'weight', None) is not None for L in layers for n in need):
+    need = ('input_layernorm', 'post_attention_layernorm', 'self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj',
+            'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj')
+    part = lambda L, n: functools.reduce(lambda o, a: getattr(o, a, None), n.split('.'), L)
+    if layers is None or not all(getattr(part(L, n), 'weight', None) is not None for L in layers for n in need):
         raise ExportError(f"{type(model).__name__}: smoothing needs a Llama-family decoder (model.layers with RMSNorm, "
                           "q/k/v/o and gate/up/down projections)")
     ranges = activation_ranges(model, calibration)
     cfg = model.config
     H, KV = cfg.num_attention_heads, cfg.num_key_value_heads
     D = getattr(cfg, 'head_dim', None) or cfg.hidden_size // H
-    ratio = lambda x: float(x.max() / x.median().clamp_min(1e-8))
-    before = max(ratio(v) for v in ranges.values())
-    def scale(x, *ws):  # x: [channels]; ws: weights [out, channels]
-        w = torch.stack([w.abs().amax(0) for w in ws]).amax(0)
-        return (x.clamp_min(1e-5) ** alpha / w.clamp_min(1e-5) ** (1 - alpha)).clamp_min(1e-5)
+    factor = lambda x, w: (x.clamp_min(1e-5) ** alpha / w.clamp_min(1e-5) ** (1 - alpha)).clamp_min(1e-5)  # per input channel
+    wmax = lambda *ps: torch.stack([p.weight.abs().amax(0) for p in ps]).amax(0)  # weights [out, in]: largest |w| per input
+    after = {}  # the smoothed inputs' ranges are the old ones divided by s, exactly
     with torch.no_grad():
         for i, L in enumerate(layers):
             a, m, r = L.self_attn, L.mlp, lambda n: ranges[f'{i}.{n}']
-            for norm, projs, key in ((L.input_layernorm, (a.q_proj, a.k_proj, a.v_proj), 'self_attn.q_proj'),
-                                     (L.post_attention_layernorm, (m.gate_proj, m.up_proj), 'mlp.gate_proj')):
-                s = scale(r(key), *[p.weight for p in projs])
+            for norm, names in ((L.input_layernorm, ('self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj')),
+                                (L.post_attention_layernorm, ('mlp.gate_proj', 'mlp.up_proj'))):
+                projs = [part(L, n) for n in names]
+                s = factor(r(names[0]), wmax(*projs))
                 norm.weight.div_(s)
-                for p in projs: p.weight.mul_(s)
+                for n, p in zip(names, projs): p.weight.mul_(s); after[f'{i}.{n}'] = r(n) / s
             # o_proj's input channel (head h, dim d) is v's channel (h // (H/KV), d): one s per v channel
-            x = r('self_attn.o_proj').view(KV, H // KV, D).amax(1)
-            w = a.o_proj.weight.abs().amax(0).view(KV, H // KV, D).amax(1)
-            s = (x.clamp_min(1e-5) ** alpha / w.clamp_min(1e-5) ** (1 - alpha)).clamp_min(1e-5).flatten()
+            group = lambda v: v.view(KV, H // KV, D).amax(1)
+            s = factor(group(r('self_attn.o_proj')), group(wmax(a.o_proj))).flatten()
             a.v_proj.weight.div_(s[:, None])
             if a.v_proj.bias is not None: a.v_proj.bias.div_(s)
-            a.o_proj.weight.mul_(s.view(KV, 1, D).expand(KV, H // KV, D).reshape(1, -1))
-            s = scale(r('mlp.down_proj'), m.down_proj.weight)
+            s_o = s.view(KV, 1, D).expand(KV, H // KV, D).reshape(-1)
+            a.o_proj.weight.mul_(s_o); after[f'{i}.self_attn.o_proj'] = r('self_attn.o_proj') / s_o
+            s = factor(r('mlp.down_proj'), wmax(m.down_proj))
             m.up_proj.weight.div_(s[:, None])
             if m.up_proj.bias is not None: m.up_proj.bias.div_(s)
-            m.down_proj.weight.mul_(s)
-    after = max(ratio(v) for v in activation_ranges(model, calibration).values())
-    return dict(alpha=alpha, prompts=len(calibration), max_channel_ratio_before=round(before, 1), max_channel_ratio_after=round(after, 1))
+            m.down_proj.weight.mul_(s); after[f'{i}.mlp.down_proj'] = r('mlp.down_proj') / s
+    ratio = lambda rs: round(max(float(x.max() / x.median().clamp_min(1e-8)) for x in rs.values()), 1)
+    return dict(alpha=alpha, prompts=len(calibration), max_channel_ratio_before=ratio(ranges), max_channel_ratio_after=ratio(after))
 
 # %% ../nbs/06_export.ipynb #10ed90c3
 def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder

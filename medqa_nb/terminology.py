@@ -912,7 +912,7 @@ def mention_prf(docs:list[dict], predict, # text -> list of (start, end)
     return dict(exact_p=round(P, 3), exact_r=round(R, 3), exact_f1=round(f(P, R), 3),
                 overlap_p=round(oP, 3), overlap_r=round(oR, 3), overlap_f1=round(f(oP, oR), 3))
 
-# %% ../nbs/01_terminology.ipynb #1f3d3197
+# %% ../nbs/01_terminology.ipynb #966055d9
 TAGGER_VERSION = 1  # bump when the tagger's features change
 
 def _shape(w:str) -> str: return re.sub(r'(.)\1+', r'\1', re.sub(r'\d', 'd', re.sub('[a-z]', 'x', re.sub('[A-Z]', 'X', w))))
@@ -968,7 +968,9 @@ class DiseaseTagger:
         self.heads, self.words = Counter(f.split()[-1] for f in lex.forms), Counter(w for f in lex.forms for w in set(f.split()))
     def __repr__(self): return f"DiseaseTagger({self.params}, rule_features={self.rule_features}, model={str(self.path) if self.path else 'not fitted'})"
 
-    def features(self, text:str) -> tuple[list, list]:
+    def features(self, text:str, # the text to tag
+                 rules:list|None=None, # the rules' mentions of `text`, if already found
+                ) -> tuple[list, list]:
         "The tokens of `text` as (start, end) and one feature dict per token."
         _check_text(text)
         T, lex = self.T, self.T.disease_lexicon
@@ -976,7 +978,8 @@ class DiseaseTagger:
         W = [text[a:b] for a, b in toks]
         N = [t if t else w.lower() for w in W for t in [norm_form(w)]]
         kind = lambda e: '-pat' if e.evidence.startswith('pattern') else '-abbr' if e.kind == 'abbreviation' else '-dict'
-        rt = _bio(toks, [(e.start, e.end, kind(e)) for e in _rule_disease_mentions(T, text)]) if self.rule_features else ['O']*len(toks)
+        if self.rule_features and rules is None: rules = _rule_disease_mentions(T, text)
+        rt = _bio(toks, [(e.start, e.end, kind(e)) for e in rules]) if self.rule_features else ['O']*len(toks)
         lt = _bio(toks, [(e.start, e.end, '') for e in lex.find(text)])
         et = _bio(toks, [(e.start, e.end, '-' + ('dis' if e.semantic_type in DISEASE_TYPES else (e.semantic_type or 'none')[:6])
                           + ('A' if e.kind == 'abbreviation' else '')) for e in T.entities(text)])
@@ -1028,17 +1031,17 @@ class DiseaseTagger:
         self._tagger, self.path = tg, path
         return self
 
-    def spans(self, text:str) -> list[tuple]:
-        "Predicted mention spans (start, end) in `text`."
+    def spans(self, text:str, rules:list|None=None) -> list[tuple]:
+        "Predicted mention spans (start, end) in `text` (`rules`: its rule mentions, if already found)."
         if self._tagger is None: raise TerminologyError("DiseaseTagger: not fitted; call .fit(docs) or .load(path) first")
-        toks, feats = self.features(text)
+        toks, feats = self.features(text, rules)
         return _spans(toks, self._tagger.tag(feats)) if toks else []
 
     def mentions(self, text:str) -> list[Entity]:
         "Predicted mentions as `Entity`s, linked through the `DiseaseLexicon` or the overlapping rule match."
         lex, out = self.T.disease_lexicon, []
-        rule = _rule_disease_mentions(self.T, text)
-        for s, e in self.spans(text):
+        rule = _rule_disease_mentions(self.T, text)  # once: the features and the linking both use them
+        for s, e in self.spans(text, rule):
             kind = 'abbreviation' if looks_like_abbreviation(text[s:e]) else 'concept'
             f = norm_form(text[s:e])
             if f in lex.forms: out.append(lex.entity(s, e, text, lex.forms[f], kind, evidence='tagger')); continue
