@@ -12,6 +12,9 @@ Backends (all batch 1, one question at a time, as in an interactive service):
   the path used before the scoring graph existed.
 - onnx fp32 / int8 per_token / int8 dynamic / int8 blockwise: the scoring graph (scoring.onnx, fused chunked
   GroupQueryAttention, answer logits only) in fp32 and quantized by `quantize_onnx(method=...)`.
+- onnx int8 per_token + guard: the main job's int8 export as it serves: per_token, and items whose int8 top-two margin
+  is under the guard margin re-scored by the blockwise scoring graph (`add_guard`, calibrated on the smoothing prompts);
+  the share re-scored is printed.
 
 Items are run round-robin (each item through every backend before the next item), so that load from other processes
 on a shared machine hits all backends alike; ONNX Runtime's idle threads do not spin (`--spin` to let them), so they
@@ -63,7 +66,8 @@ def main():
     meta = out/'onnx-int8'/EXPORT_META
     old = json.loads(meta.read_text()) if meta.exists() else {}
     if old.get('quantization', {}).get('method') != 'per_token' or not (out/'onnx-int8'/SCORING_GRAPH).exists() \
-       or (old.get('smoothing') or {}).get('prompts', 0) != a.calibration or old.get('gqa_chunks') != ex.GQA_CHUNKS:
+       or (old.get('smoothing') or {}).get('prompts', 0) != a.calibration or old.get('gqa_chunks') != ex.GQA_CHUNKS \
+       or bool(old.get('guard')) != bool(a.calibration):
         for d in out.glob('onnx-int8-*'): shutil.rmtree(d)  # made from the old fp32 export
         t = time.time(); export_pipeline(EMBEDDED, adapter, out, calibration_items=calib); print(f'export + quantize: {time.time()-t:.0f} s')
     print('smoothing:', json.loads(meta.read_text()).get('smoothing'), '| gqa chunks:', ex.GQA_CHUNKS)
@@ -74,7 +78,9 @@ def main():
     src = out/'merged' if adapter is not None else resolve_model(EMBEDDED)
     model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
     folders = {'onnx fp32': out/'onnx', 'onnx int8 per_token': out/'onnx-int8', **{f'onnx int8 {m}': out/f'onnx-int8-{m}' for m in methods}}
-    preds = {k: OnnxPredictor(d, threads=a.threads) for k, d in folders.items()}
+    preds = {k: OnnxPredictor(d, threads=a.threads, guard=False) for k, d in folders.items()}
+    guarded = OnnxPredictor(out/'onnx-int8', threads=a.threads)
+    if guarded.guard: preds['onnx int8 per_token + guard'] = guarded; folders['onnx int8 per_token + guard'] = out/'onnx-int8'
     tok = preds['onnx fp32'].tok
     lab = preds['onnx fp32'].label_ids
     head = model.lm_head.weight[lab].detach()
@@ -91,6 +97,7 @@ def main():
     runners = {'pytorch fp32': run_torch, 'onnx fp32 generation graph': run_generation_graph,
                **{k: (lambda p: lambda ids: p.score_ids([ids])[0])(p) for k, p in preds.items()}}
     for f in runners.values(): f(items[0]); f(items[1])  # warm-up (sessions created here)
+    if guarded.guard: guarded.guard_scorer; guarded.rescored = 0
     times, logits = {k: [] for k in runners}, {k: [] for k in runners}
     for ids in items:
         for k, f in runners.items():
@@ -101,6 +108,9 @@ def main():
           f"onnxruntime {__import__('onnxruntime').__version__}")
     sizes = {'pytorch fp32': size_mb(Path(src)/'model.safetensors'), 'onnx fp32 generation graph': size_mb(out/'onnx'/'model.onnx'),
              **{k: size_mb(d/SCORING_GRAPH) for k, d in folders.items()}}
+    if guarded.guard:
+        sizes['onnx int8 per_token + guard'] += size_mb(out/'onnx-int8'/guarded.guard['graph'])
+        print(f"guard: {guarded.guard}; re-scored {guarded.rescored}/{a.n} dev items")
     base = np.array(times['pytorch fp32']); ref = np.array(logits['pytorch fp32'])
     print(f"{'backend':28s} {'p50 ms':>7s} {'p95 ms':>7s} {'q/s':>6s} {'p50 x':>6s} {'q/s x':>6s} {'agree':>6s} {'maxdiff':>8s} {'size MB':>8s}")
     rows = {}
@@ -111,14 +121,16 @@ def main():
         r = rows[k]
         print(f"{k:28s} {r['p50_ms']:7.0f} {r['p95_ms']:7.0f} {r['qps']:6.2f} {r['speedup_p50']:6.2f} {r['speedup_qps']:6.2f} "
               f"{r['label_agreement']:6.0%} {r['max_abs_diff']:8.2g} {r['size_mb']:8.0f}")
-    print('size of each export folder (both graphs):', {k: round(size_mb(*Path(d).glob('*.onnx*'))) for k, d in folders.items()}, 'MB')
+    print('size of each export folder (all graphs):', {k: round(size_mb(*Path(d).glob('*.onnx*'))) for k, d in folders.items()}, 'MB')
     print(json.dumps({k: {kk: round(float(vv), 5) for kk, vv in v.items()} for k, v in rows.items()}))
     if a.extra:
         extra = ids_of(train.select(range(a.extra)))
-        q = preds['onnx int8 per_token']
-        ref_x = np.array([run_torch(ids) for ids in extra]); q_x = np.array([q.score_ids([ids])[0] for ids in extra])
-        par = parity(ref_x, q_x, [0, 1, 2])
-        print(f"{a.extra} training-split items, pytorch fp32 vs onnx int8 per_token: label agreement {par['label_agreement']:.1%} "
-              f"({int(round(par['label_agreement']*a.extra))}/{a.extra}), max abs diff of answer logits {par['max_abs_diff']:.3g}")
+        ref_x = np.array([run_torch(ids) for ids in extra])
+        for k in ['onnx int8 per_token'] + (['onnx int8 per_token + guard'] if guarded.guard else []):
+            q = preds[k]; q.rescored = 0
+            par = parity(ref_x, np.array([q.score_ids([ids])[0] for ids in extra]), [0, 1, 2])
+            print(f"{a.extra} training-split items, pytorch fp32 vs {k}: label agreement {par['label_agreement']:.1%} "
+                  f"({int(round(par['label_agreement']*a.extra))}/{a.extra}), max abs diff of answer logits {par['max_abs_diff']:.3g}"
+                  + (f", re-scored {q.rescored}" if q.guard else ''))
 
 if __name__ == '__main__': main()

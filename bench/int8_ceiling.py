@@ -12,7 +12,9 @@
    `quantize_dynamic` writes it).
 3. Prints the speed-up of the matrix products alone and the whole-graph bound `1 / (matmul share / speed-up + rest)`,
    and the bound with free matrix products, all against ONNX fp32 (multiply by ONNX fp32's own speed-up over PyTorch,
-   from `bench/inference_speed.py`, for the ratio against PyTorch)."""
+   from `bench/inference_speed.py`, for the ratio against PyTorch).
+4. Times the same matrix products in PyTorch fp32 (`torch.nn.functional.linear`, the baseline's kernel), to show how
+   much of the speed-up over PyTorch comes from ONNX Runtime's fp32 kernels alone on this CPU."""
 import argparse, collections, json, os, tempfile, time
 from pathlib import Path
 import numpy as np
@@ -85,22 +87,34 @@ def main():
             inits += [nh.from_array(np.round(W / ws).astype(np.int8), f'Wq{i}'), nh.from_array(ws, f'ws{i}')]
             nodes.append(h.make_node('MatMulIntegerToFloat', ['xq', f'Wq{i}', 'xs', f'ws{i}', 'xz'], [f'y{i}'], domain='com.microsoft'))
         return model_of(nodes, K, [f'y{i}' for i in range(len(Ws))], inits)
+    import torch
+    torch.set_num_threads(a.threads)
+    def torch_fp32(K, Ws):  # a stand-in with the session's run(); weights [out, in] as nn.Linear keeps them
+        ts = [torch.from_numpy(W.T.copy()) for W in Ws]
+        class Run:
+            def run(self, _, feed):
+                with torch.inference_mode(): x = torch.from_numpy(feed['x']); return [torch.nn.functional.linear(x, w) for w in ts]
+        return Run()
     variants = {'fp32': separate, 'per_token': lambda K, Ws: quantize_per_token(separate(K, Ws)),
                 'per_token merged': lambda K, Ws: quantize_per_token(merged(K, Ws)), 'per_tensor': per_tensor}
     times = collections.defaultdict(float)
-    print(f"{'input K -> outputs N':>24s} {'count':>5s} {'fp32 ms':>8s} " + ' '.join(f'{k:>16s}' for k in variants if k != 'fp32'))
+    print(f"{'input K -> outputs N':>24s} {'count':>5s} {'fp32 ms':>8s} " + ' '.join(f'{k:>16s}' for k in variants if k != 'fp32')
+          + f" {'pytorch fp32 ms':>16s}")
     for (K, Ns), c in sorted(groups.items()):
         Ws = [(rng.standard_normal((K, N)) * 0.05).astype(np.float32) for N in Ns]
         xk = np.repeat(x, K, -1) * rng.standard_normal(K).astype(np.float32)
         row = {}
-        for name, make in variants.items():
-            s = ort.InferenceSession(make(K, Ws).SerializeToString(), options(a.threads), providers=['CPUExecutionProvider'])
+        for name, make in {**variants, 'pytorch fp32': torch_fp32}.items():
+            s = make(K, Ws) if name == 'pytorch fp32' else \
+                ort.InferenceSession(make(K, Ws).SerializeToString(), options(a.threads), providers=['CPUExecutionProvider'])
             row[name] = median_ms(lambda: s.run(None, {'x': xk}), a.n); times[name] += c * row[name]
-        print(f"{K:>6d} -> {'+'.join(map(str, Ns)):<14s} {c:5d} {row['fp32']:8.3f} " + ' '.join(f"{row['fp32']/row[k]:15.2f}x" for k in variants if k != 'fp32'))
-    print(f"all weight matrices: fp32 {times['fp32']:.0f} ms; " + ', '.join(f"{k} {times['fp32']/times[k]:.2f}x" for k in variants if k != 'fp32'))
+        print(f"{K:>6d} -> {'+'.join(map(str, Ns)):<14s} {c:5d} {row['fp32']:8.3f} " + ' '.join(f"{row['fp32']/row[k]:15.2f}x" for k in variants if k != 'fp32')
+              + f" {row['pytorch fp32']:16.3f}")
+    print(f"all weight matrices: fp32 {times['fp32']:.0f} ms; " + ', '.join(f"{k} {times['fp32']/times[k]:.2f}x" for k in variants if k != 'fp32')
+          + f"; pytorch fp32 {times['pytorch fp32']:.0f} ms ({times['pytorch fp32']/times['fp32']:.2f}x ONNX Runtime's fp32 time)")
     # 3. Amdahl
     rest = 1 - mm_share
-    for name in [k for k in variants if k != 'fp32']:
+    for name in [k for k in variants if k != 'fp32']:  # per_token, merged, per_tensor
         r = times['fp32'] / times[name]
         print(f"bound for the whole graph with {name} matrix products: {1/(mm_share/r + rest):.2f}x ONNX fp32")
     print(f"bound with free matrix products (everything else as in fp32): {1/rest:.2f}x ONNX fp32")

@@ -12,11 +12,12 @@ from .modeling import EMBEDDED, load_model, load_tokenizer, resolve_model
 
 # %% auto #0
 __all__ = ['MAX_QUESTION_CHARS', 'MAX_ABSTRACT_CHARS', 'EXPORT_META', 'SCORING_GRAPH', 'GQA_CHUNKS', 'QUANT_METHODS',
-           'MAX_BODY_BYTES', 'ExportError', 'label_first_tokens', 'model_card', 'read_adapter_config', 'merge_adapter',
-           'random_lora_adapter', 'register_causal_gqa', 'export_scoring_graph', 'export_onnx', 'quantize_per_token',
-           'activation_ranges', 'smooth_activations', 'quantize_onnx', 'check_inputs', 'session_options',
-           'OnnxPredictor', 'torch_last_logits', 'parity', 'export_pipeline', 'label_agreement', 'predict_one',
-           'predict_main', 'make_app', 'serve_main']
+           'GUARD_GRAPH', 'MAX_BODY_BYTES', 'ExportError', 'label_first_tokens', 'model_card', 'read_adapter_config',
+           'merge_adapter', 'random_lora_adapter', 'register_causal_gqa', 'export_scoring_graph', 'export_onnx',
+           'quantize_per_token', 'activation_ranges', 'smooth_activations', 'blockwise_int8', 'quantize_onnx',
+           'check_inputs', 'session_options', 'OnnxPredictor', 'torch_last_logits', 'parity', 'top_two_margin',
+           'margin_error', 'add_guard', 'export_pipeline', 'label_agreement', 'predict_one', 'predict_main', 'make_app',
+           'serve_main']
 
 # %% ../nbs/06_export.ipynb #9faf428c
 class ExportError(ValueError):
@@ -390,6 +391,24 @@ def smooth_activations(model, # a Llama-family causal LM in fp32 (changed in pla
     return dict(alpha=alpha, prompts=len(calibration), max_channel_ratio_before=ratio(ranges), max_channel_ratio_after=ratio(after))
 
 # %% ../nbs/06_export.ipynb #10ed90c3
+def _quiet_quantizers():
+    "The quantizers log every node at INFO, and importing one calls `logging.basicConfig(level=INFO)`: back to WARNING."
+    import logging
+    for name in ['', *[n for n in logging.Logger.manager.loggerDict if n.startswith('onnxruntime.quantization')]]:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+def blockwise_int8(model, # an onnx.ModelProto
+                   block_size:int=32, # weights and activations per block of this many inputs
+                   exclude:list|None=None, # MatMul node names kept in fp32
+                  ):
+    "The `blockwise` scheme: MatMulNBits with 8-bit weights per block, activations quantized per block (accuracy level 4)."
+    try: from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    except ImportError as e: raise ExportError(f"blockwise int8 needs onnx-ir (pip install onnx-ir): {e}") from None
+    _quiet_quantizers()
+    q = MatMulNBitsQuantizer(model, bits=8, block_size=block_size, is_symmetric=True, accuracy_level=4, nodes_to_exclude=exclude or [])
+    q.process()
+    return q.model.model
+
 def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
                   out_dir:str|Path, # destination folder
                   method:str='per_token', # 'per_token', 'dynamic' (quantize_dynamic) or 'blockwise' (MatMulNBits, 8 bits)
@@ -408,26 +427,17 @@ def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
     large = sum(f.stat().st_size for f in src.iterdir()) > 1.8e9  # protobuf's 2 GB limit: weights go to external data
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f'.{out.name}.'))
     root = logging.getLogger(); level = root.level
-    def quiet():  # the quantizers log every node at INFO, and importing one calls logging.basicConfig(level=INFO)
-        for name in ['', *[n for n in logging.Logger.manager.loggerDict if n.startswith('onnxruntime.quantization')]]:
-            logging.getLogger(name).setLevel(logging.WARNING)
-    quiet()
+    _quiet_quantizers()
     try:
         for graph in [f for f in ('model.onnx', SCORING_GRAPH) if (src/f).is_file()]:
             save = dict(save_as_external_data=large, location=f'{graph}.data')
             if method == 'per_token': onnx.save(quantize_per_token(onnx.load(src/graph), exclude), tmp/graph, **save)
             elif method == 'dynamic':
                 from onnxruntime.quantization import QuantType, quantize_dynamic
-                quiet()
+                _quiet_quantizers()
                 quantize_dynamic(src/graph, tmp/graph, weight_type=getattr(QuantType, weight_type), per_channel=per_channel,
                                  op_types_to_quantize=['MatMul'], nodes_to_exclude=exclude or [], use_external_data_format=large)
-            else:
-                try: from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
-                except ImportError as e: raise ExportError(f"blockwise int8 needs onnx-ir (pip install onnx-ir): {e}") from None
-                quiet()
-                q = MatMulNBitsQuantizer(onnx.load(src/graph), bits=8, block_size=block_size, is_symmetric=True,
-                                         accuracy_level=4, nodes_to_exclude=exclude or [])
-                q.process(); onnx.save(q.model.model, tmp/graph, **save)
+            else: onnx.save(blockwise_int8(onnx.load(src/graph), block_size, exclude), tmp/graph, **save)
         for f in src.iterdir():
             if f.is_file() and f.suffix in ('.json', '.jinja', '.md', '.txt', '.model'): shutil.copy(f, tmp/f.name)  # tokenizer, metadata, card
         meta = json.loads((tmp/EXPORT_META).read_text())
@@ -476,6 +486,7 @@ class OnnxPredictor:
                  threads:int=2, # ONNX Runtime intra-op threads
                  opt_level:str='all', # graph optimization level
                  max_length:int|None=None, # prompt budget in tokens; default from the export metadata
+                 guard:bool=True, # re-score near-ties with the export's guard graph, if it has one (`add_guard`)
                 ):
         import onnxruntime as ort
         from transformers import AutoTokenizer
@@ -489,6 +500,8 @@ class OnnxPredictor:
         self.threads, self.opt_level = threads, opt_level
         self.label_ids = self.meta['label_token_ids']
         self.scoring_graph = self.dir/self.meta['scoring_graph'] if self.meta.get('scoring_graph') else None
+        self.guard = self.meta.get('guard') if guard else None
+        self.rescored = 0  # items the guard graph has re-scored
 
     def _session(self, path):
         import onnxruntime as ort
@@ -503,6 +516,11 @@ class OnnxPredictor:
     def scorer(self):
         "The scoring graph's session, or None for an export without one."
         return self._session(self.scoring_graph) if self.scoring_graph and self.scoring_graph.is_file() else None
+
+    @functools.cached_property
+    def guard_scorer(self):
+        "The guard graph's session (the scoring graph in a finer int8 scheme)."
+        return self._session(self.dir/self.guard['graph'])
 
     def prompt(self, question:str, abstract:str|list) -> str:
         "The chat prompt for one item, as in training."
@@ -532,15 +550,23 @@ class OnnxPredictor:
             rows.append(self.forward(enc['input_ids'], enc['attention_mask'])[0])
         return np.concatenate(rows)
 
-    def score_ids(self, ids:list[list[int]]):
-        "Answer-token logits for token id lists: one pass of the scoring graph (right-padded batch, or row by row)."
+    def _score(self, session, ids):
         import numpy as np
         if len(ids) > 1 and self.meta.get('gqa_chunks', 1) > 1:  # chunked GroupQueryAttention runs batch 1 on CPU
-            return np.concatenate([self.score_ids([x]) for x in ids])
+            return np.concatenate([self._score(session, [x]) for x in ids])
         n = np.array([len(x) for x in ids], np.int64)
         batch = np.full((len(ids), n.max()), self.tok.pad_token_id or 0, np.int64)
         for j, x in enumerate(ids): batch[j, :len(x)] = x
-        return self.scorer.run(None, {'input_ids': batch, 'lengths': n})[0]
+        return session.run(None, {'input_ids': batch, 'lengths': n})[0]
+
+    def score_ids(self, ids:list[list[int]]):
+        "Answer-token logits for token id lists: one pass of the scoring graph; near-ties again through the guard graph."
+        import numpy as np
+        out = self._score(self.scorer, ids)
+        if self.guard:
+            near = np.flatnonzero(top_two_margin(out) < self.guard['margin'])
+            if len(near): out[near] = self._score(self.guard_scorer, [ids[i] for i in near]); self.rescored += len(near)
+        return out
 
     def label_logits(self, prompts:list[str], batch_size:int=8):
         "Logits of the answer tokens (`LABELS` order), one row per prompt: the scoring graph if there is one."
@@ -623,6 +649,56 @@ def parity(reference, # PyTorch logits [n, vocab]
                 rel_diff=float(d.max() / np.abs(reference).max()),
                 label_agreement=float((logits[:, label_ids].argmax(1) == reference[:, label_ids].argmax(1)).mean()))
 
+# %% ../nbs/06_export.ipynb #b10e47a2
+GUARD_GRAPH = 'scoring-guard.onnx'
+
+def top_two_margin(logits): # [n, labels]
+    "Per row, the gap between the largest and the second largest logit."
+    import numpy as np
+    t = np.sort(np.asarray(logits), -1)
+    return t[..., -1] - t[..., -2]
+
+def margin_error(reference, # logits [n, labels] of the reference (fp32)
+                 logits, # the same rows from another graph
+                ):
+    "Per row, the largest change of a margin between the reference's top label and another label."
+    import numpy as np
+    ref, x = np.asarray(reference), np.asarray(logits)
+    i, top = np.arange(len(ref)), ref.argmax(-1)
+    return np.abs((x - x[i, top][:, None]) - (ref - ref[i, top][:, None])).max(-1)
+
+# %% ../nbs/06_export.ipynb #e90741c2
+def add_guard(int8_dir:str|Path, # a `quantize_onnx(method='per_token')` folder (changed in place)
+              fp32_dir:str|Path, # the fp32 export it was quantized from
+              prompts:list, # calibration prompts (text or token ids), e.g. of the training split
+              factor:float=2.0, # guard margin = factor x the largest margin error on `prompts`
+              block_size:int=32, # the guard graph's int8 blocks
+             ) -> dict:
+    "Write the `blockwise` scoring graph into `int8_dir` as its guard, with a margin calibrated against fp32 on `prompts`."
+    import logging, onnx
+    d, src = Path(int8_dir), Path(fp32_dir)
+    meta = json.loads((d/EXPORT_META).read_text()) if (d/EXPORT_META).is_file() else {}
+    method = meta.get('quantization', {}).get('method')
+    if method != 'per_token': raise ExportError(f"{d}: a guard serves the 'per_token' scheme, not {method!r}")
+    for f in (src/SCORING_GRAPH, d/SCORING_GRAPH):
+        if not f.is_file(): raise ExportError(f"{f}: missing (export with scoring=True)")
+    if not prompts: raise ExportError("add_guard: no calibration prompts")
+    if not factor > 0: raise ExportError(f"add_guard: factor={factor} must be positive")
+    root = logging.getLogger(); level = root.level
+    try: graph = blockwise_int8(onnx.load(src/SCORING_GRAPH), block_size)
+    finally: root.setLevel(level)
+    large = sum(f.stat().st_size for f in src.iterdir()) > 1.8e9  # protobuf's 2 GB limit
+    tmp = d/f'.{GUARD_GRAPH}.tmp'
+    try: onnx.save(graph, tmp, save_as_external_data=large, location=f'{GUARD_GRAPH}.data'); os.replace(tmp, d/GUARD_GRAPH)
+    finally: tmp.unlink(missing_ok=True)
+    fp32, int8 = OnnxPredictor(src), OnnxPredictor(d, guard=False)
+    ids = [fp32.tok(p, add_special_tokens=False)['input_ids'] if isinstance(p, str) else list(p) for p in prompts]
+    err = float(margin_error(fp32.score_ids(ids), int8.score_ids(ids)).max())
+    meta['guard'] = dict(graph=GUARD_GRAPH, method='blockwise', block_size=block_size, margin=round(factor * err, 4),
+                         factor=factor, prompts=len(ids), max_margin_error=round(err, 4))
+    atomic_write(d/EXPORT_META, json.dumps(meta, indent=1))  # last: until then the predictor ignores the new graph
+    return meta['guard']
+
 # %% ../nbs/06_export.ipynb #cb25c08e
 def export_pipeline(base:str=EMBEDDED, # base model name
                     adapter:str|Path|None=None, # a LoRA adapter folder to merge first
@@ -634,6 +710,9 @@ def export_pipeline(base:str=EMBEDDED, # base model name
                     calibration_items:list|None=None, # schema records of the training split: smooth activation outliers for int8
                     check_items:list|None=None, # schema records: int8 must give fp32's labels on them, else 'blockwise' is used
                     min_agreement:float=0.99, # the share of `check_items` labels int8 must keep
+                    guard:bool=True, # with calibration items: re-score near-ties in blockwise int8 (`add_guard`)
+                    guard_factor:float=2.0, # guard margin = this x the largest int8 margin error on the calibration items
+                    max_rescored:float=0.4, # the share of `check_items` the guard may re-score; above it blockwise alone is faster
                     **quant_kw, # more `quantize_onnx` arguments
                    ) -> dict:
     "Merge, export and quantize; returns the folders written."
@@ -648,27 +727,34 @@ def export_pipeline(base:str=EMBEDDED, # base model name
     if adapter is None: (paths['onnx']/'README.md').write_text(model_card(str(base), None, metrics=metrics))
     if quantize:
         paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **quant_kw)
+        guarded = guard and bool(calibration) and method == 'per_token'
+        if guarded: add_guard(paths['onnx_int8'], paths['onnx'], calibration, guard_factor)
         if check_items and method != 'blockwise':
-            agree = label_agreement(paths['onnx'], paths['onnx_int8'], check_items, max_length)
-            if agree < min_agreement:
+            chk, n = label_agreement(paths['onnx'], paths['onnx_int8'], check_items, max_length), len(check_items)
+            why = (f"keeps fp32's label on {chk['agreement']:.0%} of {n} check items (< {min_agreement:.0%})"
+                   if chk['agreement'] < min_agreement else
+                   f"re-scores {chk['rescored']:.0%} of {n} check items in its guard graph (> {max_rescored:.0%})"
+                   if chk['rescored'] > max_rescored else None)
+            if why:
                 import warnings
-                warnings.warn(f"int8 '{method}' keeps fp32's label on {agree:.0%} of {len(check_items)} check items "
-                              f"(< {min_agreement:.0%}): writing 'blockwise' int8 instead, which keeps them but is slower")
-                method = 'blockwise'
+                warnings.warn(f"int8 '{method}' {why}: writing 'blockwise' int8 instead, which keeps the labels but is slower")
+                method, guarded = 'blockwise', False
                 paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **quant_kw)
         card = (paths['onnx_int8']/'README.md')
-        if card.exists(): card.write_text(card.read_text().replace('**Precision:** fp32', f'**Precision:** int8 ({method})'))
+        scheme = f"{method}, near-ties re-scored in blockwise int8" if guarded else method
+        if card.exists(): card.write_text(card.read_text().replace('**Precision:** fp32', f'**Precision:** int8 ({scheme})'))
     return paths
 
 def label_agreement(ref:str|Path, # an fp32 export folder
                     other:str|Path, # a quantized export folder
                     items:list, # schema records
                     max_length:int=512, # prompt budget in tokens
-                   ) -> float:
-    "The share of `items` on which two exports predict the same label."
+                   ) -> dict:
+    "On `items`: the share of labels two exports agree on, and the share the second one's guard graph re-scored."
     a, b = OnnxPredictor(ref), OnnxPredictor(other)
     prompts = [make_example(it, a.tok, max_length)['prompt'] for it in items]
-    return float((a.label_logits(prompts).argmax(1) == b.label_logits(prompts).argmax(1)).mean())
+    agree = float((a.label_logits(prompts).argmax(1) == b.label_logits(prompts).argmax(1)).mean())
+    return dict(agreement=agree, rescored=b.rescored / len(prompts))
 
 _PREDICTORS = {}
 def predict_one(model:str|Path, # an export folder

@@ -441,7 +441,7 @@ def pipeline(cfg:TrainConfig) -> dict:
     t = time.time(); m = train(cfg); times['train_s'] = round(time.time() - t, 1)
     t = time.time(); results = evaluate_run(cfg); times['eval_s'] = round(time.time() - t, 1)
     summary = dict(train=m, eval={r['name']: {k: r['metrics'][k] for k in ('accuracy', 'macro_f1')} for r in results})
-    try: from medqa_nb.export import export_pipeline, predict_one
+    try: from medqa_nb.export import EXPORT_META, export_pipeline, predict_one
     except ImportError: export_pipeline = None
     if export_pipeline is not None:
         t = time.time()
@@ -452,7 +452,9 @@ def pipeline(cfg:TrainConfig) -> dict:
                                 max_length=cfg.max_length, calibration_items=train_items[-16:], check_items=dev_items)
         item = dev_items[0]
         pred = predict_one(paths['onnx_int8'], item['question'], item['contexts'])
+        q = json.loads((paths['onnx_int8']/EXPORT_META).read_text())
         summary['export'] = dict(paths={k: str(v) for k, v in paths.items()},
+                                 int8=dict(method=q['quantization']['method'], guard=q.get('guard')),
                                  sample=dict(pmid=item['pmid'], question=item['question'], gold=item['final_decision'],
                                              predicted=pred['label'], probs=pred['probs']))
         times['export_s'] = round(time.time() - t, 1)
@@ -467,6 +469,7 @@ def pipeline_main(argv:list|None=None):
     s = pipeline(cfg)
     print(f"\nrun folder: {cfg.output_dir}   train loss {s['train']['train_loss']}   times {s['times']}   total {time.time()-t0:.0f} s")
     if 'export' in s:
-        x = s['export']['sample']
-        print(f"int8 ONNX model: {s['export']['paths'].get('onnx_int8')}\nsample (PMID {x['pmid']}): {x['question']}\n"
+        x, q = s['export']['sample'], s['export']['int8']
+        guard = f", near-ties (int8 margin < {q['guard']['margin']}) re-scored blockwise" if q['guard'] else ''
+        print(f"int8 ONNX model: {s['export']['paths'].get('onnx_int8')} ({q['method']}{guard})\nsample (PMID {x['pmid']}): {x['question']}\n"
               f"  gold {x['gold']}, predicted {x['predicted']}, probabilities {x['probs']}")
