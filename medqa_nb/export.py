@@ -677,7 +677,8 @@ def add_guard(int8_dir:str|Path, # a `quantize_onnx(method='per_token')` folder 
     "Write the `blockwise` scoring graph into `int8_dir` as its guard, with a margin calibrated against fp32 on `prompts`."
     import logging, onnx
     d, src = Path(int8_dir), Path(fp32_dir)
-    meta = json.loads((d/EXPORT_META).read_text()) if (d/EXPORT_META).is_file() else {}
+    if not (d/EXPORT_META).is_file(): raise ExportError(f"{d}: not an export folder (no {EXPORT_META})")
+    meta = json.loads((d/EXPORT_META).read_text())
     method = meta.get('quantization', {}).get('method')
     if method != 'per_token': raise ExportError(f"{d}: a guard serves the 'per_token' scheme, not {method!r}")
     for f in (src/SCORING_GRAPH, d/SCORING_GRAPH):
@@ -688,6 +689,7 @@ def add_guard(int8_dir:str|Path, # a `quantize_onnx(method='per_token')` folder 
     try: graph = blockwise_int8(onnx.load(src/SCORING_GRAPH), block_size)
     finally: root.setLevel(level)
     large = sum(f.stat().st_size for f in src.iterdir()) > 1.8e9  # protobuf's 2 GB limit
+    if meta.pop('guard', None): atomic_write(d/EXPORT_META, json.dumps(meta, indent=1))  # an old guard: unused while replaced
     tmp = d/f'.{GUARD_GRAPH}.tmp'
     try: onnx.save(graph, tmp, save_as_external_data=large, location=f'{GUARD_GRAPH}.data'); os.replace(tmp, d/GUARD_GRAPH)
     finally: tmp.unlink(missing_ok=True)
