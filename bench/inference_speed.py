@@ -11,14 +11,15 @@ Backends (all batch 1, one question at a time, as in an interactive service):
 - onnx fp32 generation graph: model.onnx (KV-cache graph, eager attention, full-vocabulary logits at the last position),
   the path used before the scoring graph existed.
 - onnx fp32 / int8 per_token / int8 dynamic / int8 blockwise: the scoring graph (scoring.onnx, fused chunked
-  GroupQueryAttention, answer logits only) in fp32 and quantized by `quantize_onnx(method=...)`.
-- onnx int8 per_token + guard: the main job's int8 export as it serves: per_token, and items whose int8 top-two margin
-  is under the guard margin re-scored by the blockwise scoring graph (`add_guard`, calibrated on the smoothing prompts);
+  GroupQueryAttention with rotary embeddings, answer logits only) in fp32 and quantized by `quantize_onnx(method=...)`;
+  per_token with its default second int8 pass in q/k/v and down_proj (`residual`), and as one pass (`residual=()`).
+- onnx int8 per_token + guard: what the main job writes where per_token alone misses dev labels: per_token, and items whose int8 top-two margin
+  is under the guard margin re-scored by the fp32 scoring graph (`add_guard`, calibrated on the smoothing prompts);
   the share re-scored is printed.
 
 Items are run round-robin (each item through every backend before the next item), so that load from other processes
 on a shared machine hits all backends alike; ONNX Runtime's idle threads do not spin (`--spin` to let them), so they
-do not take the cores from the backend that runs next. `--extra N` also checks label agreement (PyTorch vs int8 per_token) on N
+do not take the cores from the backend that runs next. `--extra N` also checks label agreement (PyTorch vs the int8 per_token rows) on N
 items of the training split (the official test split is not in ../shared/data); no timing there. The export smooths
 activation outliers (`smooth_activations`) on `--calibration` prompts from the end of the training split (0: none)."""
 import argparse, json, os, platform, shutil, sys, time
@@ -67,17 +68,19 @@ def main():
     old = json.loads(meta.read_text()) if meta.exists() else {}
     if old.get('quantization', {}).get('method') != 'per_token' or not (out/'onnx-int8'/SCORING_GRAPH).exists() \
        or (old.get('smoothing') or {}).get('prompts', 0) != a.calibration or old.get('gqa_chunks') != ex.GQA_CHUNKS \
-       or bool(old.get('guard')) != bool(a.calibration):
+       or bool(old.get('guard')) != bool(a.calibration) or old['quantization'].get('residual') != list(ex.RESIDUAL_LAYERS) \
+       or (old.get('guard') or {'precision': 'fp32'}).get('precision') != 'fp32':
         for d in out.glob('onnx-int8-*'): shutil.rmtree(d)  # made from the old fp32 export
-        t = time.time(); export_pipeline(EMBEDDED, adapter, out, calibration_items=calib); print(f'export + quantize: {time.time()-t:.0f} s')
+        t = time.time(); export_pipeline(EMBEDDED, adapter, out, calibration_items=calib, guard=bool(calib)); print(f'export + quantize: {time.time()-t:.0f} s')
     print('smoothing:', json.loads(meta.read_text()).get('smoothing'), '| gqa chunks:', ex.GQA_CHUNKS)
-    methods = ['dynamic'] + ([] if a.no_blockwise else ['blockwise'])
-    for m in methods:
-        d = out/f'onnx-int8-{m}'
-        if not (d/SCORING_GRAPH).exists(): quantize_onnx(out/'onnx', d, method=m)
+    variants = {'per_token, one pass': dict(method='per_token', residual=()), 'dynamic': dict(method='dynamic'),
+                **({} if a.no_blockwise else {'blockwise': dict(method='blockwise')})}
+    dirs = {m: out/f"onnx-int8-{m.replace(', ', '-').replace(' ', '-')}" for m in variants}
+    for m, kw in variants.items():
+        if not (dirs[m]/SCORING_GRAPH).exists(): quantize_onnx(out/'onnx', dirs[m], **kw)
     src = out/'merged' if adapter is not None else resolve_model(EMBEDDED)
     model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
-    folders = {'onnx fp32': out/'onnx', 'onnx int8 per_token': out/'onnx-int8', **{f'onnx int8 {m}': out/f'onnx-int8-{m}' for m in methods}}
+    folders = {'onnx fp32': out/'onnx', 'onnx int8 per_token': out/'onnx-int8', **{f'onnx int8 {m}': d for m, d in dirs.items()}}
     preds = {k: OnnxPredictor(d, threads=a.threads, guard=False) for k, d in folders.items()}
     guarded = OnnxPredictor(out/'onnx-int8', threads=a.threads)
     if guarded.guard: preds['onnx int8 per_token + guard'] = guarded; folders['onnx int8 per_token + guard'] = out/'onnx-int8'
@@ -112,21 +115,21 @@ def main():
         sizes['onnx int8 per_token + guard'] += size_mb(out/'onnx-int8'/guarded.guard['graph'])
         print(f"guard: {guarded.guard}; re-scored {guarded.rescored}/{a.n} dev items")
     base = np.array(times['pytorch fp32']); ref = np.array(logits['pytorch fp32'])
-    print(f"{'backend':28s} {'p50 ms':>7s} {'p95 ms':>7s} {'q/s':>6s} {'p50 x':>6s} {'q/s x':>6s} {'agree':>6s} {'maxdiff':>8s} {'size MB':>8s}")
+    print(f"{'backend':30s} {'p50 ms':>7s} {'p95 ms':>7s} {'q/s':>6s} {'p50 x':>6s} {'q/s x':>6s} {'agree':>6s} {'maxdiff':>8s} {'size MB':>8s}")
     rows = {}
     for k in runners:
         t = np.array(times[k]); par = parity(ref, np.array(logits[k]), [0, 1, 2])
         rows[k] = dict(p50_ms=1e3*np.median(t), p95_ms=1e3*np.percentile(t, 95), qps=len(t)/t.sum(),
                        speedup_p50=np.median(base)/np.median(t), speedup_qps=base.sum()/t.sum(), **par, size_mb=sizes[k])
         r = rows[k]
-        print(f"{k:28s} {r['p50_ms']:7.0f} {r['p95_ms']:7.0f} {r['qps']:6.2f} {r['speedup_p50']:6.2f} {r['speedup_qps']:6.2f} "
+        print(f"{k:30s} {r['p50_ms']:7.0f} {r['p95_ms']:7.0f} {r['qps']:6.2f} {r['speedup_p50']:6.2f} {r['speedup_qps']:6.2f} "
               f"{r['label_agreement']:6.0%} {r['max_abs_diff']:8.2g} {r['size_mb']:8.0f}")
     print('size of each export folder (all graphs):', {k: round(size_mb(*Path(d).glob('*.onnx*'))) for k, d in folders.items()}, 'MB')
     print(json.dumps({k: {kk: round(float(vv), 5) for kk, vv in v.items()} for k, v in rows.items()}))
     if a.extra:
         extra = ids_of(train.select(range(a.extra)))
         ref_x = np.array([run_torch(ids) for ids in extra])
-        for k in ['onnx int8 per_token'] + (['onnx int8 per_token + guard'] if guarded.guard else []):
+        for k in ['onnx int8 per_token', 'onnx int8 per_token, one pass'] + (['onnx int8 per_token + guard'] if guarded.guard else []):
             q = preds[k]; q.rescored = 0
             par = parity(ref_x, np.array([q.score_ids([ids])[0] for ids in extra]), [0, 1, 2])
             print(f"{a.extra} training-split items, pytorch fp32 vs {k}: label agreement {par['label_agreement']:.1%} "

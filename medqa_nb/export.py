@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_export.ipynb #e4551a98
 from __future__ import annotations
-import functools, json, os, shutil, sys, tempfile, time
+import contextlib, functools, json, os, shutil, sys, tempfile, time
 from pathlib import Path
 from fastcore.script import call_parse
 from .data import LABELS, SYSTEM_PROMPT, atomic_write, format_abstract, make_example, replace_dir
@@ -12,12 +12,12 @@ from .modeling import EMBEDDED, load_model, load_tokenizer, resolve_model
 
 # %% auto #0
 __all__ = ['MAX_QUESTION_CHARS', 'MAX_ABSTRACT_CHARS', 'EXPORT_META', 'SCORING_GRAPH', 'GQA_CHUNKS', 'QUANT_METHODS',
-           'GUARD_GRAPH', 'MAX_BODY_BYTES', 'ExportError', 'label_first_tokens', 'model_card', 'read_adapter_config',
-           'merge_adapter', 'random_lora_adapter', 'register_causal_gqa', 'export_scoring_graph', 'export_onnx',
-           'quantize_per_token', 'activation_ranges', 'smooth_activations', 'blockwise_int8', 'quantize_onnx',
-           'check_inputs', 'session_options', 'OnnxPredictor', 'torch_last_logits', 'parity', 'top_two_margin',
-           'margin_error', 'add_guard', 'export_pipeline', 'label_agreement', 'predict_one', 'predict_main', 'make_app',
-           'serve_main']
+           'RESIDUAL_LAYERS', 'GUARD_GRAPH', 'MAX_BODY_BYTES', 'ExportError', 'label_first_tokens', 'model_card',
+           'read_adapter_config', 'merge_adapter', 'random_lora_adapter', 'register_causal_gqa', 'export_scoring_graph',
+           'export_onnx', 'quantize_per_token', 'activation_ranges', 'smooth_activations', 'blockwise_int8',
+           'quantize_onnx', 'check_inputs', 'session_options', 'OnnxPredictor', 'torch_last_logits', 'parity',
+           'top_two_margin', 'margin_error', 'add_guard', 'export_pipeline', 'label_agreement', 'predict_one',
+           'predict_main', 'make_app', 'serve_main']
 
 # %% ../nbs/06_export.ipynb #9faf428c
 class ExportError(ValueError):
@@ -117,8 +117,8 @@ def random_lora_adapter(base:str|Path, # base model name
 SCORING_GRAPH = 'scoring.onnx'
 GQA_CHUNKS = 4
 
-def _gqa_symbolic(g, q, k, v, num_heads, kv_heads, scale, n_chunks):
-    "ONNX for causal GQA: `n_chunks` query chunks, each a com.microsoft GroupQueryAttention over the keys so far."
+def _gqa_symbolic(g, q, k, v, num_heads, kv_heads, scale, n_chunks, rotary=()):
+    "ONNX for causal GQA: `n_chunks` query chunks, each a com.microsoft GroupQueryAttention over the keys so far; `rotary`: (cos, sin) caches, applied in the op."
     import torch
     try: from torch.onnx._internal.torchscript_exporter.symbolic_helper import _optional_input_placeholder_tensor as none
     except ImportError: from torch.onnx.symbolic_helper import _optional_input_placeholder_tensor as none
@@ -131,16 +131,26 @@ def _gqa_symbolic(g, q, k, v, num_heads, kv_heads, scale, n_chunks):
         qi, ki, vi = [g.op('Slice', t, st, en, c([1])) for t in (q, k, v)]
         seqlens = g.op('Expand', g.op('Cast', g.op('Sub', ends[i+1], c(1)), to_i=6), B)  # int32: keys so far - 1
         y, past_k, past_v = g.op('com.microsoft::GroupQueryAttention', qi, ki, vi, past_k, past_v, seqlens,
-                                 g.op('Cast', ends[i+1], to_i=6), num_heads_i=num_heads, kv_num_heads_i=kv_heads,
-                                 scale_f=scale, outputs=3)
+                                 g.op('Cast', ends[i+1], to_i=6), *rotary, num_heads_i=num_heads, kv_num_heads_i=kv_heads,
+                                 scale_f=scale, do_rotary_i=int(bool(rotary)), outputs=3)  # positions: keys before + 0, 1, ..
         y.setType(q.type()); outs.append(y)
     return g.op('Concat', *outs, axis_i=1) if n_chunks > 1 else outs[0]
 
+def _gqa_rotary_symbolic(g, q, k, v, cos, sin, num_heads, kv_heads, scale, n_chunks):
+    return _gqa_symbolic(g, q, k, v, num_heads, kv_heads, scale, n_chunks, rotary=(cos, sin))
+
+def _rotate(t, cos, sin): # t [batch, seq, heads, head_dim]; cos, sin [positions, head_dim / 2]
+    "Rotary embedding at positions 0, 1, .. (transformers' `rotate_half` layout)."
+    import torch
+    c, s = [torch.cat([x[:t.shape[1]]] * 2, -1)[None, :, None] for x in (cos, sin)]
+    t1, t2 = t.chunk(2, -1)
+    return t * c + torch.cat([-t2, t1], -1) * s
+
 def register_causal_gqa():
-    "Register the op `medqa::causal_gqa`, its ONNX symbolic and the transformers attention `medqa_gqa` (once)."
+    "Register the ops `medqa::causal_gqa(_rotary)`, their ONNX symbolics and the transformers attention `medqa_gqa` (once)."
     import torch
     from transformers import AttentionInterface
-    try: torch.ops.medqa.causal_gqa
+    try: torch.ops.medqa.causal_gqa_rotary
     except (AttributeError, RuntimeError):
         @torch.library.custom_op('medqa::causal_gqa', mutates_args=(),  # schema given: this module's annotations are strings
                                  schema='(Tensor q, Tensor k, Tensor v, int num_heads, int kv_heads, float scale, int n_chunks) -> Tensor')
@@ -150,17 +160,46 @@ def register_causal_gqa():
             kh, vh = [t.view(B, S, kv_heads, D).transpose(1, 2).repeat_interleave(num_heads // kv_heads, 1) for t in (k, v)]
             out = torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, is_causal=True, scale=scale)
             return out.transpose(1, 2).reshape(B, S, -1).contiguous()
+        @torch.library.custom_op('medqa::causal_gqa_rotary', mutates_args=(),
+                                 schema='(Tensor q, Tensor k, Tensor v, Tensor cos, Tensor sin, int num_heads, int kv_heads, float scale, int n_chunks) -> Tensor')
+        def causal_gqa_rotary(q, k, v, cos, sin, num_heads, kv_heads, scale, n_chunks):
+            B, S, _ = q.shape; D = q.shape[-1] // num_heads
+            rot = lambda t, h: _rotate(t.view(B, S, h, D), cos, sin).reshape(B, S, -1)
+            return causal_gqa(rot(q, num_heads), rot(k, kv_heads), v, num_heads, kv_heads, scale, n_chunks)
         try: from torch.onnx._internal.torchscript_exporter.symbolic_helper import parse_args
         except ImportError: from torch.onnx.symbolic_helper import parse_args
         torch.onnx.register_custom_op_symbolic('medqa::causal_gqa', parse_args('v', 'v', 'v', 'i', 'i', 'f', 'i')(_gqa_symbolic), 17)
+        torch.onnx.register_custom_op_symbolic('medqa::causal_gqa_rotary',
+                                               parse_args('v', 'v', 'v', 'v', 'v', 'i', 'i', 'f', 'i')(_gqa_rotary_symbolic), 17)
 
     def gqa_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
-        B, H, S, D = query.shape  # [batch, heads, seq, head_dim], rotary applied
+        B, H, S, D = query.shape  # [batch, heads, seq, head_dim]; rotary applied unless the module carries its caches
         flat = lambda t: t.transpose(1, 2).reshape(B, S, -1)
-        out = torch.ops.medqa.causal_gqa(flat(query), flat(key), flat(value), H, key.shape[1],
-                                         float(scaling or D ** -0.5), GQA_CHUNKS)
+        args, rotary = (H, key.shape[1], float(scaling or D ** -0.5), GQA_CHUNKS), getattr(module, '_medqa_rotary', None)
+        out = (torch.ops.medqa.causal_gqa_rotary(flat(query), flat(key), flat(value), *rotary, *args) if rotary is not None
+               else torch.ops.medqa.causal_gqa(flat(query), flat(key), flat(value), *args))
         return out.view(B, S, H, D), None
     AttentionInterface.register('medqa_gqa', gqa_attention)
+
+@contextlib.contextmanager
+def _rotary_in_attention(model, positions:int=8192):
+    "While exporting: q and k reach the attention unrotated, with cos/sin caches for GroupQueryAttention. Yields False (and changes nothing) where the rotation depends on the length or the layout differs."
+    import torch
+    attn = [L.self_attn for L in model.model.layers]
+    mod, rope = sys.modules[type(attn[0]).__module__], getattr(model.model, 'rotary_emb', None)
+    ok = hasattr(mod, 'apply_rotary_pos_emb') and rope is not None and getattr(rope, 'rope_type', 'default') not in ('dynamic', 'longrope')
+    if ok:
+        with torch.no_grad(): cos, sin = rope(torch.zeros(1), torch.arange(positions)[None])
+        half = cos.shape[-1] // 2
+        ok = cos.shape[-1] == getattr(attn[0], 'head_dim', None) and torch.equal(cos[..., :half], cos[..., half:])
+    if not ok: yield False; return
+    old = mod.apply_rotary_pos_emb
+    for a in attn: a._medqa_rotary = (cos[0, :, :half].contiguous(), sin[0, :, :half].contiguous())
+    mod.apply_rotary_pos_emb = lambda q, k, *args, **kw: (q, k)
+    try: yield True
+    finally:
+        mod.apply_rotary_pos_emb = old
+        for a in attn: del a._medqa_rotary
 
 def _scoring_wrapper(model, label_ids:list[int]):
     import torch
@@ -185,9 +224,10 @@ def export_scoring_graph(model, # a causal LM (fp32, eval mode)
     register_causal_gqa()
     impl = model.config._attn_implementation
     model.config._attn_implementation = 'medqa_gqa'
+    positions = min(getattr(model.config, 'max_position_embeddings', None) or 8192, 32768)  # rows of the cos/sin caches
     try:
         ids = torch.randint(0, min(1000, model.config.vocab_size), (2, 9))
-        with warnings.catch_warnings(), torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad(), _rotary_in_attention(model, positions):
             warnings.simplefilter('ignore')
             torch.onnx.export(_scoring_wrapper(model, label_ids).eval(), (ids, torch.tensor([9, 6])), str(path),
                               dynamo=False, opset_version=opset, input_names=['input_ids', 'lengths'],
@@ -270,55 +310,71 @@ def export_onnx(model_dir:str|Path, # a Hugging Face model folder (e.g. from `me
 
 # %% ../nbs/06_export.ipynb #b57dac1e
 QUANT_METHODS = ('per_token', 'dynamic', 'blockwise')
+RESIDUAL_LAYERS = ('q_proj', 'k_proj', 'v_proj', 'down_proj')  # their activations get a second int8 pass
+
+def _per_token_nodes(x, q, opset):
+    "Nodes that quantize `x` to uint8 with one scale per row (`{q}/q`, scales `{q}/scale`), and its 2-D views."
+    from onnx import TensorProto, helper as h
+    reduce = (h.make_node('ReduceMax', [f'{q}/abs'], [f'{q}/max'], axes=[-1], keepdims=1) if opset < 18 else
+              h.make_node('ReduceMax', [f'{q}/abs', 'ptq/-1'], [f'{q}/max'], keepdims=1))
+    return [h.make_node('Abs', [x], [f'{q}/abs']), reduce,
+            h.make_node('Max', [f'{q}/max', 'ptq/eps'], [f'{q}/max_']),
+            h.make_node('Mul', [f'{q}/max_', 'ptq/1/127'], [f'{q}/scale']),  # [.., rows, 1]
+            h.make_node('Shape', [x], [f'{q}/shape']), h.make_node('Shape', [x], [f'{q}/k'], start=-1),
+            h.make_node('Concat', ['ptq/-1', f'{q}/k'], [f'{q}/shape2d'], axis=0),
+            h.make_node('Reshape', [x, f'{q}/shape2d'], [f'{q}/x2d']),
+            h.make_node('Reshape', [f'{q}/scale', 'ptq/-1'], [f'{q}/scale1d']),
+            h.make_node('Shape', [f'{q}/scale1d'], [f'{q}/rows']),
+            h.make_node('ConstantOfShape', [f'{q}/rows'], [f'{q}/zp'], value=h.make_tensor('zp', TensorProto.UINT8, [1], [128])),
+            h.make_node('QuantizeLinear', [f'{q}/x2d', f'{q}/scale1d', f'{q}/zp'], [f'{q}/q2d'], axis=0),
+            h.make_node('Reshape', [f'{q}/q2d', f'{q}/shape'], [f'{q}/q'])]
+
+def _rounding_error_nodes(q):
+    "Nodes that quantize the rounding error of `_per_token_nodes` (at most half a step) with a 254x finer scale: `{q}/e`."
+    from onnx import helper as h
+    return [h.make_node('DequantizeLinear', [f'{q}/q2d', f'{q}/scale1d', f'{q}/zp'], [f'{q}/deq'], axis=0),
+            h.make_node('Sub', [f'{q}/x2d', f'{q}/deq'], [f'{q}/err']),
+            h.make_node('Mul', [f'{q}/scale1d', 'ptq/1/254'], [f'{q}/scale_e']),
+            h.make_node('QuantizeLinear', [f'{q}/err', f'{q}/scale_e', f'{q}/zp'], [f'{q}/e2d'], axis=0),
+            h.make_node('Reshape', [f'{q}/e2d', f'{q}/shape'], [f'{q}/e'])]
 
 def quantize_per_token(model, # an onnx.ModelProto (changed in place)
                        exclude:list|None=None, # MatMul node names kept in fp32
                        min_out:int=16, # MatMuls with fewer output columns stay fp32 (the 3-logit head)
+                       residual:tuple=RESIDUAL_LAYERS, # MatMuls whose names contain one of these: a second int8 pass for the activations' rounding error
                       ):
     "Rewrite fp32 `MatMul`s with constant 2-D weights as int8: per-channel weights, per-token dynamic activations."
     import numpy as np
-    from onnx import TensorProto, helper as h, numpy_helper as nh
+    from onnx import helper as h, numpy_helper as nh
     g = model.graph
     inits = {i.name: i for i in g.initializer}
     opset = next(o.version for o in model.opset_import if o.domain in ('', 'ai.onnx'))
     def todo(n):
         w = inits.get(n.input[1]) if n.op_type == 'MatMul' and len(n.input) == 2 else None
         return w is not None and len(w.dims) == 2 and w.dims[1] >= min_out and n.name not in (exclude or [])
-    nodes, quantized, replaced = [], {}, set()
+    nodes, quantized, errors, replaced = [], set(), set(), set()
     for n in g.node:
         if not todo(n): nodes.append(n); continue
-        x = n.input[0]
-        if x not in quantized:  # one activation quantization per input, shared by q/k/v and gate/up
-            q = f'{x}/ptq'
-            reduce = (h.make_node('ReduceMax', [f'{q}/abs'], [f'{q}/max'], axes=[-1], keepdims=1) if opset < 18 else
-                      h.make_node('ReduceMax', [f'{q}/abs', 'ptq/-1'], [f'{q}/max'], keepdims=1))
-            nodes += [h.make_node('Abs', [x], [f'{q}/abs']), reduce,
-                      h.make_node('Max', [f'{q}/max', 'ptq/eps'], [f'{q}/max_']),
-                      h.make_node('Mul', [f'{q}/max_', 'ptq/1/127'], [f'{q}/scale']),  # [.., rows, 1]
-                      h.make_node('Shape', [x], [f'{q}/shape']), h.make_node('Shape', [x], [f'{q}/k'], start=-1),
-                      h.make_node('Concat', ['ptq/-1', f'{q}/k'], [f'{q}/shape2d'], axis=0),
-                      h.make_node('Reshape', [x, f'{q}/shape2d'], [f'{q}/x2d']),
-                      h.make_node('Reshape', [f'{q}/scale', 'ptq/-1'], [f'{q}/scale1d']),
-                      h.make_node('Shape', [f'{q}/scale1d'], [f'{q}/rows']),
-                      h.make_node('ConstantOfShape', [f'{q}/rows'], [f'{q}/zp'],
-                                  value=h.make_tensor('zp', TensorProto.UINT8, [1], [128])),
-                      h.make_node('QuantizeLinear', [f'{q}/x2d', f'{q}/scale1d', f'{q}/zp'], [f'{q}/q2d'], axis=0),
-                      h.make_node('Reshape', [f'{q}/q2d', f'{q}/shape'], [f'{q}/q'])]
-            quantized[x] = (f'{q}/q', f'{q}/scale')
-        xq, scale = quantized[x]
-        W = nh.to_array(inits[n.input[1]]).astype(np.float32)
+        x, w, o = n.input[0], n.input[1], n.output[0]
+        q, two = f'{x}/ptq', any(k in n.name for k in residual)
+        if x not in quantized: nodes += _per_token_nodes(x, q, opset); quantized.add(x)  # shared by q/k/v and by gate/up
+        if two and x not in errors: nodes += _rounding_error_nodes(q); errors.add(x)
+        W = nh.to_array(inits[w]).astype(np.float32)
         w_scale = np.maximum(np.abs(W).max(0), 1e-12) / 127
-        g.initializer.extend([nh.from_array(np.clip(np.round(W / w_scale), -127, 127).astype(np.int8), f'{n.input[1]}/int8'),
-                              nh.from_array(w_scale.astype(np.float32), f'{n.input[1]}/scale')])
-        replaced.add(n.input[1])
-        nodes += [h.make_node('MatMulIntegerToFloat', [xq, f'{n.input[1]}/int8', 'ptq/1', f'{n.input[1]}/scale', 'ptq/128'],
-                              [f'{n.output[0]}/unscaled'], domain='com.microsoft', name=f'{n.name}/int8'),
-                  h.make_node('Mul', [f'{n.output[0]}/unscaled', scale], [n.output[0]], name=f'{n.name}/row_scale')]
+        g.initializer.extend([nh.from_array(np.clip(np.round(W / w_scale), -127, 127).astype(np.int8), f'{w}/int8'),
+                              nh.from_array(w_scale.astype(np.float32), f'{w}/scale')])
+        replaced.add(w)
+        mm = lambda a, a_scale, y, part: h.make_node('MatMulIntegerToFloat', [a, f'{w}/int8', a_scale, f'{w}/scale', 'ptq/128'], [y],
+                                                     domain='com.microsoft', name=f'{n.name}/int8{part}')
+        if two: nodes += [mm(f'{q}/q', 'ptq/1', f'{o}/coarse', ''), mm(f'{q}/e', 'ptq/1/254', f'{o}/fine', '/error'),
+                          h.make_node('Add', [f'{o}/coarse', f'{o}/fine'], [f'{o}/unscaled'])]
+        else: nodes.append(mm(f'{q}/q', 'ptq/1', f'{o}/unscaled', ''))
+        nodes.append(h.make_node('Mul', [f'{o}/unscaled', f'{q}/scale'], [o], name=f'{n.name}/row_scale'))
     used = {i for n in nodes for i in n.input}
     keep = [i for i in g.initializer if i.name not in replaced or i.name in used]
-    consts = {'ptq/eps': np.array(1e-12, np.float32), 'ptq/1/127': np.array(1/127, np.float32),
+    consts = {'ptq/eps': np.array(1e-12, np.float32), 'ptq/1/127': np.array(1/127, np.float32), 'ptq/1/254': np.array(1/254, np.float32),
               'ptq/-1': np.array([-1], np.int64), 'ptq/1': np.array(1., np.float32), 'ptq/128': np.array(128, np.uint8)}
-    del g.initializer[:]; g.initializer.extend(keep + [nh.from_array(v, k) for k, v in consts.items()])
+    del g.initializer[:]; g.initializer.extend(keep + [nh.from_array(v, k) for k, v in consts.items() if k in used])
     del g.node[:]; g.node.extend(nodes)
     if not any(o.domain == 'com.microsoft' for o in model.opset_import): model.opset_import.append(h.make_opsetid('com.microsoft', 1))
     return model
@@ -416,6 +472,7 @@ def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
                   per_channel:bool=False, # dynamic: per output channel weight scales
                   exclude:list|None=None, # node names kept in fp32, e.g. ['/lm_head/MatMul']
                   block_size:int=32, # blockwise: weights and activations per block of this many inputs
+                  residual:tuple=RESIDUAL_LAYERS, # per_token: layers (name parts) whose activations get a second int8 pass
                  ) -> Path:
     "Quantize an export's graphs (generation and scoring) to int8, next to a copy of its tokenizer and metadata."
     import logging, onnx
@@ -431,7 +488,7 @@ def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
     try:
         for graph in [f for f in ('model.onnx', SCORING_GRAPH) if (src/f).is_file()]:
             save = dict(save_as_external_data=large, location=f'{graph}.data')
-            if method == 'per_token': onnx.save(quantize_per_token(onnx.load(src/graph), exclude), tmp/graph, **save)
+            if method == 'per_token': onnx.save(quantize_per_token(onnx.load(src/graph), exclude, residual=tuple(residual)), tmp/graph, **save)
             elif method == 'dynamic':
                 from onnxruntime.quantization import QuantType, quantize_dynamic
                 _quiet_quantizers()
@@ -443,7 +500,8 @@ def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
         meta = json.loads((tmp/EXPORT_META).read_text())
         meta.update(precision='int8', quantization=dict(method=method, weight_type=weight_type if method == 'dynamic' else 'int8',
                     per_channel=per_channel if method == 'dynamic' else True, activations=dict(per_token='per token', dynamic='per tensor',
-                    blockwise=f'per block of {block_size}')[method], exclude=exclude or [], block_size=block_size if method == 'blockwise' else None))
+                    blockwise=f'per block of {block_size}')[method], exclude=exclude or [], block_size=block_size if method == 'blockwise' else None,
+                    residual=list(residual) if method == 'per_token' else None))
         (tmp/EXPORT_META).write_text(json.dumps(meta, indent=1))
         return replace_dir(tmp, out)
     except BaseException:
@@ -519,7 +577,7 @@ class OnnxPredictor:
 
     @functools.cached_property
     def guard_scorer(self):
-        "The guard graph's session (the scoring graph in a finer int8 scheme)."
+        "The guard graph's session (the fp32 scoring graph)."
         return self._session(self.dir/self.guard['graph'])
 
     def prompt(self, question:str, abstract:str|list) -> str:
@@ -672,10 +730,9 @@ def add_guard(int8_dir:str|Path, # a `quantize_onnx(method='per_token')` folder 
               fp32_dir:str|Path, # the fp32 export it was quantized from
               prompts:list, # calibration prompts (text or token ids), e.g. of the training split
               factor:float=2.0, # guard margin = factor x the largest margin error on `prompts`
-              block_size:int=32, # the guard graph's int8 blocks
              ) -> dict:
-    "Write the `blockwise` scoring graph into `int8_dir` as its guard, with a margin calibrated against fp32 on `prompts`."
-    import logging, onnx
+    "Copy the fp32 scoring graph into `int8_dir` as its guard, with a margin calibrated against it on `prompts`."
+    import onnx
     d, src = Path(int8_dir), Path(fp32_dir)
     if not (d/EXPORT_META).is_file(): raise ExportError(f"{d}: not an export folder (no {EXPORT_META})")
     meta = json.loads((d/EXPORT_META).read_text())
@@ -683,21 +740,22 @@ def add_guard(int8_dir:str|Path, # a `quantize_onnx(method='per_token')` folder 
     if method != 'per_token': raise ExportError(f"{d}: a guard serves the 'per_token' scheme, not {method!r}")
     for f in (src/SCORING_GRAPH, d/SCORING_GRAPH):
         if not f.is_file(): raise ExportError(f"{f}: missing (export with scoring=True)")
+    if json.loads((src/EXPORT_META).read_text()).get('precision') != 'fp32': raise ExportError(f"{src}: not an fp32 export")
     if not prompts: raise ExportError("add_guard: no calibration prompts")
     if not factor > 0: raise ExportError(f"add_guard: factor={factor} must be positive")
-    root = logging.getLogger(); level = root.level
-    try: graph = blockwise_int8(onnx.load(src/SCORING_GRAPH), block_size)
-    finally: root.setLevel(level)
-    large = sum(f.stat().st_size for f in src.iterdir()) > 1.8e9  # protobuf's 2 GB limit
     if meta.pop('guard', None): atomic_write(d/EXPORT_META, json.dumps(meta, indent=1))  # an old guard: unused while replaced
     tmp = d/f'.{GUARD_GRAPH}.tmp'
-    try: onnx.save(graph, tmp, save_as_external_data=large, location=f'{GUARD_GRAPH}.data'); os.replace(tmp, d/GUARD_GRAPH)
+    try:
+        if (src/f'{SCORING_GRAPH}.data').exists():  # weights outside the graph (over 2 GB): renamed with it
+            onnx.save(onnx.load(src/SCORING_GRAPH), tmp, save_as_external_data=True, location=f'{GUARD_GRAPH}.data')
+        else: shutil.copyfile(src/SCORING_GRAPH, tmp)
+        os.replace(tmp, d/GUARD_GRAPH)
     finally: tmp.unlink(missing_ok=True)
     fp32, int8 = OnnxPredictor(src), OnnxPredictor(d, guard=False)
     ids = [fp32.tok(p, add_special_tokens=False)['input_ids'] if isinstance(p, str) else list(p) for p in prompts]
     err = float(margin_error(fp32.score_ids(ids), int8.score_ids(ids)).max())
-    meta['guard'] = dict(graph=GUARD_GRAPH, method='blockwise', block_size=block_size, margin=round(factor * err, 4),
-                         factor=factor, prompts=len(ids), max_margin_error=round(err, 4))
+    meta['guard'] = dict(graph=GUARD_GRAPH, precision='fp32', margin=round(factor * err, 4), factor=factor, prompts=len(ids),
+                         max_margin_error=round(err, 4))
     atomic_write(d/EXPORT_META, json.dumps(meta, indent=1))  # last: until then the predictor ignores the new graph
     return meta['guard']
 
@@ -712,7 +770,7 @@ def export_pipeline(base:str=EMBEDDED, # base model name
                     calibration_items:list|None=None, # schema records of the training split: smooth activation outliers for int8
                     check_items:list|None=None, # schema records: int8 must give fp32's labels on them, else 'blockwise' is used
                     min_agreement:float=0.99, # the share of `check_items` labels int8 must keep
-                    guard:bool=True, # with calibration items: re-score near-ties in blockwise int8 (`add_guard`)
+                    guard:bool|None=None, # re-score near-ties in fp32 (`add_guard`, needs calibration items): None: where per_token misses check labels, or without check items
                     guard_factor:float=2.0, # guard margin = this x the largest int8 margin error on the calibration items
                     max_rescored:float=0.4, # the share of `check_items` the guard may re-score; above it blockwise alone is faster
                     **quant_kw, # more `quantize_onnx` arguments
@@ -729,10 +787,14 @@ def export_pipeline(base:str=EMBEDDED, # base model name
     if adapter is None: (paths['onnx']/'README.md').write_text(model_card(str(base), None, metrics=metrics))
     if quantize:
         paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **quant_kw)
-        guarded = guard and bool(calibration) and method == 'per_token'
-        if guarded: add_guard(paths['onnx_int8'], paths['onnx'], calibration, guard_factor)
-        if check_items and method != 'blockwise':
-            chk, n = label_agreement(paths['onnx'], paths['onnx_int8'], check_items, max_length), len(check_items)
+        check = lambda: label_agreement(paths['onnx'], paths['onnx_int8'], check_items, max_length)
+        chk, n = (check() if check_items and method != 'blockwise' else None), len(check_items or [])
+        guarded = (method == 'per_token' and bool(calibration) and guard is not False
+                   and (guard or chk is None or chk['agreement'] < min_agreement))  # the fastest scheme that keeps the labels
+        if guarded:
+            add_guard(paths['onnx_int8'], paths['onnx'], calibration, guard_factor)
+            if chk is not None: chk = check()
+        if chk is not None:
             why = (f"keeps fp32's label on {chk['agreement']:.0%} of {n} check items (< {min_agreement:.0%})"
                    if chk['agreement'] < min_agreement else
                    f"re-scores {chk['rescored']:.0%} of {n} check items in its guard graph (> {max_rescored:.0%})"
@@ -743,7 +805,7 @@ def export_pipeline(base:str=EMBEDDED, # base model name
                 method, guarded = 'blockwise', False
                 paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **quant_kw)
         card = (paths['onnx_int8']/'README.md')
-        scheme = f"{method}, near-ties re-scored in blockwise int8" if guarded else method
+        scheme = f"{method}, near-ties re-scored in fp32" if guarded else method
         if card.exists(): card.write_text(card.read_text().replace('**Precision:** fp32', f'**Precision:** int8 ({scheme})'))
     return paths
 
