@@ -768,7 +768,7 @@ def export_pipeline(base:str=EMBEDDED, # base model name
                     metrics:dict|None=None, # evaluation metrics for the model card
                     max_length:int=512, # prompt budget in tokens
                     calibration_items:list|None=None, # schema records of the training split: smooth activation outliers for int8
-                    check_items:list|None=None, # schema records: int8 must give fp32's labels on them, else 'blockwise' is used
+                    check_items:list|None=None, # schema records: int8 must give fp32's labels on them, else a guard, then 'blockwise', is tried
                     min_agreement:float=0.99, # the share of `check_items` labels int8 must keep
                     guard:bool|None=None, # re-score near-ties in fp32 (`add_guard`, needs calibration items): None: where per_token misses check labels, or without check items
                     guard_factor:float=2.0, # guard margin = this x the largest int8 margin error on the calibration items
@@ -801,7 +801,7 @@ def export_pipeline(base:str=EMBEDDED, # base model name
                    if chk['rescored'] > max_rescored else None)
             if why:
                 import warnings
-                warnings.warn(f"int8 '{method}' {why}: writing 'blockwise' int8 instead, which keeps the labels but is slower")
+                warnings.warn(f"int8 '{method}' {why}: writing 'blockwise' int8 instead (finer scales, at about fp32 speed)")
                 method, guarded = 'blockwise', False
                 paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **quant_kw)
         card = (paths['onnx_int8']/'README.md')
