@@ -787,8 +787,13 @@ def export_pipeline(base:str=EMBEDDED, # base model name
     if adapter is None: (paths['onnx']/'README.md').write_text(model_card(str(base), None, metrics=metrics))
     if quantize:
         paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **quant_kw)
-        check = lambda: label_agreement(paths['onnx'], paths['onnx_int8'], check_items, max_length)
-        chk, n = (check() if check_items and method != 'blockwise' else None), len(check_items or [])
+        chk, n = None, len(check_items or [])
+        if check_items and method != 'blockwise':  # fp32's labels once; each int8 candidate is checked against them
+            fp32 = OnnxPredictor(paths['onnx'])
+            prompts = [make_example(it, fp32.tok, max_length)['prompt'] for it in check_items]
+            labels = fp32.label_logits(prompts).argmax(1)
+            check = lambda: _kept_labels(labels, paths['onnx_int8'], prompts)
+            chk = check()
         guarded = (method == 'per_token' and bool(calibration) and guard is not False
                    and (guard or chk is None or chk['agreement'] < min_agreement))  # the fastest scheme that keeps the labels
         if guarded:
@@ -815,10 +820,14 @@ def label_agreement(ref:str|Path, # an fp32 export folder
                     max_length:int=512, # prompt budget in tokens
                    ) -> dict:
     "On `items`: the share of labels two exports agree on, and the share the second one's guard graph re-scored."
-    a, b = OnnxPredictor(ref), OnnxPredictor(other)
+    a = OnnxPredictor(ref)
     prompts = [make_example(it, a.tok, max_length)['prompt'] for it in items]
-    agree = float((a.label_logits(prompts).argmax(1) == b.label_logits(prompts).argmax(1)).mean())
-    return dict(agreement=agree, rescored=b.rescored / len(prompts))
+    return _kept_labels(a.label_logits(prompts).argmax(1), other, prompts)
+
+def _kept_labels(labels, other, prompts):
+    "The share of `labels` the export `other` gives on `prompts`, and the share its guard graph re-scored."
+    b = OnnxPredictor(other)
+    return dict(agreement=float((b.label_logits(prompts).argmax(1) == labels).mean()), rescored=b.rescored / len(prompts))
 
 _PREDICTORS = {}
 def predict_one(model:str|Path, # an export folder

@@ -470,7 +470,7 @@ def pipeline_main(argv:list|None=None):
     print(f"\nrun folder: {cfg.output_dir}   train loss {s['train']['train_loss']}   times {s['times']}   total {time.time()-t0:.0f} s")
     if 'export' in s:
         x, q = s['export']['sample'], s['export']['int8']
-        guard = (f", two int8 passes in {'/'.join(q['residual'])}" if q.get('residual') else '') + \
-                (f", near-ties (int8 margin < {q['guard']['margin']}) re-scored in fp32" if q['guard'] else '')
-        print(f"int8 ONNX model: {s['export']['paths'].get('onnx_int8')} ({q['method']}{guard})\nsample (PMID {x['pmid']}): {x['question']}\n"
+        scheme = q['method'] + (f", two int8 passes in {'/'.join(q['residual'])}" if q.get('residual') else '') + \
+                 (f", near-ties (int8 margin < {q['guard']['margin']}) re-scored in fp32" if q['guard'] else '')
+        print(f"int8 ONNX model: {s['export']['paths'].get('onnx_int8')} ({scheme})\nsample (PMID {x['pmid']}): {x['question']}\n"
               f"  gold {x['gold']}, predicted {x['predicted']}, probabilities {x['probs']}")
