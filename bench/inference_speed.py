@@ -12,7 +12,8 @@ Backends (all batch 1, one question at a time, as in an interactive service):
   the path used before the scoring graph existed.
 - onnx fp32 / int8 per_token / int8 dynamic / int8 blockwise: the scoring graph (scoring.onnx, fused chunked
   GroupQueryAttention with rotary embeddings, answer logits only) in fp32 and quantized by `quantize_onnx(method=...)`;
-  per_token with its default second int8 pass in q/k/v and down_proj (`residual`), and as one pass (`residual=()`).
+  per_token with its default second int8 pass in q/k/v and down_proj (`residual`), and as one pass (`residual=()`);
+  both with GPTQ's weight rounding on the calibration prompts (as the main job exports; nearest rounding with `--calibration 0`).
 - onnx int8 per_token + guard: what the main job writes where per_token alone misses dev labels: per_token, and items whose int8 top-two margin
   is under the guard margin re-scored by the fp32 scoring graph (`add_guard`, calibrated on the smoothing prompts);
   the share re-scored is printed.
@@ -55,7 +56,7 @@ def main():
     torch.set_num_threads(a.threads)
     from transformers import AutoModelForCausalLM
     from medqa_nb.data import load_pubmedqa, train_dev_split, make_example
-    from medqa_nb.modeling import EMBEDDED, cache_dir, resolve_model
+    from medqa_nb.modeling import EMBEDDED, cache_dir, load_tokenizer, resolve_model
     from medqa_nb.export import (OnnxPredictor, export_pipeline, quantize_onnx, random_lora_adapter, parity, EXPORT_META,
                                  SCORING_GRAPH)
     out = Path(a.out or cache_dir()/f'bench-export-{a.adapter if a.adapter in ("random", "none") else Path(a.adapter).resolve().parent.name + "-adapter"}')
@@ -69,11 +70,14 @@ def main():
     if old.get('quantization', {}).get('method') != 'per_token' or not (out/'onnx-int8'/SCORING_GRAPH).exists() \
        or (old.get('smoothing') or {}).get('prompts', 0) != a.calibration or old.get('gqa_chunks') != ex.GQA_CHUNKS \
        or bool(old.get('guard')) != bool(a.calibration) or old['quantization'].get('residual') != list(ex.RESIDUAL_LAYERS) \
-       or (old.get('guard') or {'precision': 'fp32'}).get('precision') != 'fp32':
+       or (old.get('guard') or {'precision': 'fp32'}).get('precision') != 'fp32' \
+       or old['quantization'].get('rounding', {}).get('method') != ('gptq' if calib else 'nearest'):
         for d in out.glob('onnx-int8-*'): shutil.rmtree(d)  # made from the old fp32 export
         t = time.time(); export_pipeline(EMBEDDED, adapter, out, calibration_items=calib, guard=bool(calib)); print(f'export + quantize: {time.time()-t:.0f} s')
     print('smoothing:', json.loads(meta.read_text()).get('smoothing'), '| gqa chunks:', ex.GQA_CHUNKS)
-    variants = {'per_token, one pass': dict(method='per_token', residual=()), 'dynamic': dict(method='dynamic'),
+    cal_tok = load_tokenizer(out/'onnx')
+    gptq = dict(calibration=[make_example(r, cal_tok, 512)['prompt'] for r in calib]) if calib else {}
+    variants = {'per_token, one pass': dict(method='per_token', residual=(), **gptq), 'dynamic': dict(method='dynamic'),
                 **({} if a.no_blockwise else {'blockwise': dict(method='blockwise')})}
     dirs = {m: out/f"onnx-int8-{m.replace(', ', '-').replace(' ', '-')}" for m in variants}
     for m, kw in variants.items():

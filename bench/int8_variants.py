@@ -4,11 +4,12 @@
 
 `--export` is an export folder as `bench/inference_speed.py` writes it (default: the one for the random adapter):
 `onnx/` (fp32), `onnx-int8/` (`per_token`, the default two passes in q/k/v and down_proj), `onnx-int8-per_token-one-pass/`
-and `onnx-int8-blockwise/`. The script also writes `per_token` with the q/k/v and down_proj `MatMul`s kept in fp32
-(into a temporary folder). On the first `--n` dev items, batch 1, round-robin: p50 latency and its ratio to ONNX fp32,
+and `onnx-int8-blockwise/` (per_token with GPTQ's weight rounding where the export was calibrated). The script also
+writes, into a temporary folder, `per_token` with weights rounded to nearest (two passes, and one), and with the q/k/v and
+down_proj `MatMul`s kept in fp32. On the first `--n` dev items, batch 1, round-robin: p50 latency and its ratio to ONNX fp32,
 the share of fp32's labels kept, and the change of the margin between fp32's top label and each other label
 (`margin_error`: a label flips only where it exceeds fp32's own margin), mean and largest."""
-import argparse, tempfile, time
+import argparse, json, tempfile, time
 from pathlib import Path
 import numpy as np
 
@@ -20,7 +21,7 @@ def main():
     a = ap.parse_args()
     import onnx, onnxruntime as ort
     from medqa_nb.data import load_pubmedqa, train_dev_split, make_example
-    from medqa_nb.export import quantize_per_token, margin_error, RESIDUAL_LAYERS, SCORING_GRAPH
+    from medqa_nb.export import quantize_per_token, margin_error, EXPORT_META, RESIDUAL_LAYERS, SCORING_GRAPH
     from medqa_nb.modeling import cache_dir, load_tokenizer
     out = Path(a.export or cache_dir()/'bench-export-random')
     graphs = {'onnx fp32': out/'onnx'/SCORING_GRAPH, 'per_token, one pass': out/'onnx-int8-per_token-one-pass'/SCORING_GRAPH,
@@ -37,6 +38,10 @@ def main():
         keep = [n.name for n in fp32.graph.node if n.op_type == 'MatMul' and any(k in n.name for k in RESIDUAL_LAYERS)]
         onnx.save(quantize_per_token(fp32, exclude=keep, residual=()), f'{tmp}/fp32-layers.onnx')
         graphs['per_token, q/k/v and down in fp32'] = Path(f'{tmp}/fp32-layers.onnx')
+        onnx.save(quantize_per_token(onnx.load(graphs['onnx fp32'])), f'{tmp}/nearest.onnx')
+        graphs['per_token, two passes, nearest rounding'] = Path(f'{tmp}/nearest.onnx')
+        onnx.save(quantize_per_token(onnx.load(graphs['onnx fp32']), residual=()), f'{tmp}/nearest-one.onnx')
+        graphs['per_token, one pass, nearest rounding'] = Path(f'{tmp}/nearest-one.onnx')
         sess = {k: ort.InferenceSession(str(p), so, providers=['CPUExecutionProvider']) for k, p in graphs.items()}
         feed = lambda ids: {'input_ids': np.array([ids], np.int64), 'lengths': np.array([len(ids)], np.int64)}
         for s in sess.values(): s.run(None, feed(items[0]))  # warm-up
@@ -45,11 +50,12 @@ def main():
             for k, s in sess.items():
                 t = time.perf_counter(); logits[k].append(s.run(None, feed(ids))[0][0]); times[k].append(time.perf_counter() - t)
     ref, base = np.array(logits['onnx fp32']), np.median(times['onnx fp32'])
-    print(f"{a.n} dev items, batch 1, {a.threads} threads; export: {out}")
-    print(f"{'graph':40s} {'p50 ms':>7s} {'x fp32':>7s} {'labels':>7s} {'margin change mean':>19s} {'max':>6s}")
+    rounding = json.loads((out/'onnx-int8'/EXPORT_META).read_text())['quantization'].get('rounding', {'method': 'nearest'})
+    print(f"{a.n} dev items, batch 1, {a.threads} threads; export: {out}; per_token rounding: {rounding}")
+    print(f"{'graph':44s} {'p50 ms':>7s} {'x fp32':>7s} {'labels':>7s} {'margin change mean':>19s} {'max':>6s}")
     for k in sess:
         y, me = np.array(logits[k]), margin_error(ref, np.array(logits[k]))
-        print(f"{k:40s} {1e3*np.median(times[k]):7.1f} {base/np.median(times[k]):7.2f} {np.mean(y.argmax(1) == ref.argmax(1)):7.0%} "
+        print(f"{k:44s} {1e3*np.median(times[k]):7.1f} {base/np.median(times[k]):7.2f} {np.mean(y.argmax(1) == ref.argmax(1)):7.0%} "
               f"{me.mean():19.2f} {me.max():6.2f}")
 
 if __name__ == '__main__': main()

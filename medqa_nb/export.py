@@ -14,10 +14,10 @@ from .modeling import EMBEDDED, load_model, load_tokenizer, resolve_model
 __all__ = ['MAX_QUESTION_CHARS', 'MAX_ABSTRACT_CHARS', 'EXPORT_META', 'SCORING_GRAPH', 'GQA_CHUNKS', 'QUANT_METHODS',
            'RESIDUAL_LAYERS', 'GUARD_GRAPH', 'MAX_BODY_BYTES', 'ExportError', 'label_first_tokens', 'model_card',
            'read_adapter_config', 'merge_adapter', 'random_lora_adapter', 'register_causal_gqa', 'export_scoring_graph',
-           'export_onnx', 'quantize_per_token', 'activation_ranges', 'smooth_activations', 'blockwise_int8',
-           'quantize_onnx', 'check_inputs', 'session_options', 'OnnxPredictor', 'torch_last_logits', 'parity',
-           'top_two_margin', 'margin_error', 'add_guard', 'export_pipeline', 'label_agreement', 'predict_one',
-           'predict_main', 'make_app', 'serve_main']
+           'export_onnx', 'weight_key', 'quantize_per_token', 'activation_ranges', 'smooth_activations',
+           'input_hessians', 'gptq_round', 'gptq_weights', 'blockwise_int8', 'quantize_onnx', 'check_inputs',
+           'session_options', 'OnnxPredictor', 'torch_last_logits', 'parity', 'top_two_margin', 'margin_error',
+           'add_guard', 'export_pipeline', 'label_agreement', 'predict_one', 'predict_main', 'make_app', 'serve_main']
 
 # %% ../nbs/06_export.ipynb #9faf428c
 class ExportError(ValueError):
@@ -312,6 +312,12 @@ def export_onnx(model_dir:str|Path, # a Hugging Face model folder (e.g. from `me
 QUANT_METHODS = ('per_token', 'dynamic', 'blockwise')
 RESIDUAL_LAYERS = ('q_proj', 'k_proj', 'v_proj', 'down_proj')  # their activations get a second int8 pass
 
+def weight_key(W) -> str:
+    "A weight matrix's shape and digest: the scoring and generation graphs hold the same weights under other names."
+    import hashlib, numpy as np
+    W = np.ascontiguousarray(W, np.float32)
+    return f"{'x'.join(map(str, W.shape))}:{hashlib.sha1(W.tobytes()).hexdigest()}"
+
 def _per_token_nodes(x, q, opset):
     "Nodes that quantize `x` to uint8 with one scale per row (`{q}/q`, scales `{q}/scale`), and its 2-D views."
     from onnx import TensorProto, helper as h
@@ -342,6 +348,7 @@ def quantize_per_token(model, # an onnx.ModelProto (changed in place)
                        exclude:list|None=None, # MatMul node names kept in fp32
                        min_out:int=16, # MatMuls with fewer output columns stay fp32 (the 3-logit head)
                        residual:tuple=RESIDUAL_LAYERS, # MatMuls whose names contain one of these: a second int8 pass for the activations' rounding error
+                       rounded:dict|None=None, # int8 weights by `weight_key` of the fp32 ones (from `gptq_weights`), used instead of rounding to nearest
                       ):
     "Rewrite fp32 `MatMul`s with constant 2-D weights as int8: per-channel weights, per-token dynamic activations."
     import numpy as np
@@ -361,7 +368,9 @@ def quantize_per_token(model, # an onnx.ModelProto (changed in place)
         if two and x not in errors: nodes += _rounding_error_nodes(q); errors.add(x)
         W = nh.to_array(inits[w]).astype(np.float32)
         w_scale = np.maximum(np.abs(W).max(0), 1e-12) / 127
-        g.initializer.extend([nh.from_array(np.clip(np.round(W / w_scale), -127, 127).astype(np.int8), f'{w}/int8'),
+        Q = rounded.get(weight_key(W)) if rounded else None
+        if Q is None: Q = np.clip(np.round(W / w_scale), -127, 127).astype(np.int8)
+        g.initializer.extend([nh.from_array(Q, f'{w}/int8'),
                               nh.from_array(w_scale.astype(np.float32), f'{w}/scale')])
         replaced.add(w)
         mm = lambda a, a_scale, y, part: h.make_node('MatMulIntegerToFloat', [a, f'{w}/int8', a_scale, f'{w}/scale', 'ptq/128'], [y],
@@ -446,6 +455,89 @@ def smooth_activations(model, # a Llama-family causal LM in fp32 (changed in pla
     ratio = lambda rs: round(max(float(x.max() / x.median().clamp_min(1e-8)) for x in rs.values()), 1)
     return dict(alpha=alpha, prompts=len(calibration), max_channel_ratio_before=ratio(ranges), max_channel_ratio_after=ratio(after))
 
+# %% ../nbs/06_export.ipynb #8e72c8f2
+def input_hessians(model, # an onnx.ModelProto (fp32), e.g. the scoring graph
+                   feeds:list[dict], # its inputs, one dict per calibration prompt
+                   widths:dict, # the tensors (MatMul inputs) to sum XᵀX of, and their last dimension
+                   threads:int=2, # intra-op threads
+                   max_gb:float=2.0, # memory for the sums (float64): more names run the prompts again
+                  ) -> dict:
+    "For each tensor in `widths`, XᵀX summed over every token of the calibration prompts ([k, k], float64)."
+    import numpy as np, onnx, onnxruntime as ort
+    from onnx import TensorProto, helper as h
+    if not feeds: raise ExportError("input_hessians: no calibration prompts")
+    groups, size = [[]], 0
+    for n, k in widths.items():
+        b = 8 * k * k
+        if groups[-1] and size + b > max_gb * 1e9: groups.append([]); size = 0
+        groups[-1].append(n); size += b
+    H, n_out = {}, len(model.graph.output)
+    so = ort.SessionOptions(); so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    large = sum(len(i.raw_data) for i in model.graph.initializer) > 1.8e9  # protobuf's 2 GB limit: through a file
+    for group in groups:
+        model.graph.output.extend([h.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in group])
+        try:
+            with tempfile.TemporaryDirectory() as d:
+                if large: onnx.save(model, f'{d}/model.onnx', save_as_external_data=True)
+                sess = ort.InferenceSession(f'{d}/model.onnx' if large else model.SerializeToString(), so, providers=['CPUExecutionProvider'])
+        finally: del model.graph.output[n_out:]
+        for feed in feeds:
+            for n, x in zip(group, sess.run(group, feed)):
+                x = x.reshape(-1, x.shape[-1]).astype(np.float64)
+                H[n] = H[n] + x.T @ x if n in H else x.T @ x
+        del sess
+    return H
+
+def gptq_round(W, # fp32 weights [inputs, outputs] (ONNX's MatMul layout)
+               H, # XᵀX of its inputs over the calibration tokens [inputs, inputs]
+               damp:float=0.01, # added to H's diagonal, as a share of its mean
+               block:int=128, # rows whose errors are spread together (lazy batch updates)
+              ):
+    "GPTQ: int8 weights on `quantize_per_token`'s per-column scales, each row's rounding error moved onto the rows not yet rounded."
+    import numpy as np, torch
+    W = torch.tensor(np.asarray(W), dtype=torch.float64)
+    K, N = W.shape
+    if tuple(H.shape) != (K, K): raise ExportError(f"gptq_round: H is {tuple(H.shape)}, the weights have {K} inputs")
+    scale = W.abs().amax(0).clamp_min(1e-12) / 127
+    H = torch.tensor(np.asarray(H), dtype=torch.float64)
+    i = torch.arange(K); dead = torch.diag(H) == 0
+    H[i[dead], i[dead]] = 1  # inputs that are always 0: their rounding error costs nothing
+    H[i, i] += damp * torch.diag(H).mean()
+    order = torch.argsort(torch.diag(H), descending=True)  # the inputs that vary most first
+    W, H = W[order], H[order][:, order]
+    U = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
+    Q = torch.empty_like(W)
+    for b0 in range(0, K, block):
+        b1 = min(b0 + block, K); err = torch.empty(b1 - b0, N, dtype=W.dtype)
+        for k in range(b0, b1):
+            Q[k] = torch.clamp(torch.round(W[k] / scale), -127, 127)
+            err[k - b0] = (W[k] - Q[k] * scale) / U[k, k]
+            W[k+1:b1] -= U[k, k+1:b1, None] * err[k - b0]
+        W[b1:] -= U[b0:b1, b1:].T @ err
+    return Q[torch.argsort(order)].to(torch.int8).numpy()
+
+# %% ../nbs/06_export.ipynb #c6d6e9b4
+def _weight_matmuls(model, min_out:int=16):
+    "The `MatMul`s `quantize_per_token` quantizes: (node, weight initializer)."
+    inits = {i.name: i for i in model.graph.initializer}
+    return [(n, inits[n.input[1]]) for n in model.graph.node if n.op_type == 'MatMul' and len(n.input) == 2
+            and n.input[1] in inits and len(inits[n.input[1]].dims) == 2 and inits[n.input[1]].dims[1] >= min_out]
+
+def gptq_weights(model, # an onnx.ModelProto (fp32), e.g. the scoring graph
+                 feeds:list[dict], # its inputs, one dict per calibration prompt
+                 damp:float=0.01, # see `gptq_round`
+                 threads:int=2, # intra-op threads
+                ) -> dict:
+    "GPTQ-rounded int8 weights of every `MatMul` that `quantize_per_token` quantizes, by `weight_key` of the fp32 weights."
+    from onnx import numpy_helper as nh
+    mms = _weight_matmuls(model)
+    H = input_hessians(model, feeds, {n.input[0]: w.dims[0] for n, w in mms}, threads)
+    out = {}
+    for n, w in mms:
+        W = nh.to_array(w)
+        out[weight_key(W)] = gptq_round(W, H[n.input[0]], damp)
+    return out
+
 # %% ../nbs/06_export.ipynb #10ed90c3
 def _quiet_quantizers():
     "The quantizers log every node at INFO, and importing one calls `logging.basicConfig(level=INFO)`: back to WARNING."
@@ -465,6 +557,15 @@ def blockwise_int8(model, # an onnx.ModelProto
     q.process()
     return q.model.model
 
+def _gptq_for(src:Path, calibration:list, threads:int=2) -> dict:
+    "GPTQ's int8 weights for an export folder, calibrated on its scoring graph (which both graphs share the weights of)."
+    import numpy as np, onnx
+    if not (src/SCORING_GRAPH).is_file(): raise ExportError(f"{src}: GPTQ calibrates on {SCORING_GRAPH} (export with scoring=True)")
+    tok = load_tokenizer(src)
+    ids = [tok(p, add_special_tokens=False)['input_ids'] if isinstance(p, str) else list(p) for p in calibration]
+    feeds = [{'input_ids': np.array([x], np.int64), 'lengths': np.array([len(x)], np.int64)} for x in ids]
+    return gptq_weights(onnx.load(src/SCORING_GRAPH), feeds, threads=threads)
+
 def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
                   out_dir:str|Path, # destination folder
                   method:str='per_token', # 'per_token', 'dynamic' (quantize_dynamic) or 'blockwise' (MatMulNBits, 8 bits)
@@ -473,6 +574,8 @@ def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
                   exclude:list|None=None, # node names kept in fp32, e.g. ['/lm_head/MatMul']
                   block_size:int=32, # blockwise: weights and activations per block of this many inputs
                   residual:tuple=RESIDUAL_LAYERS, # per_token: layers (name parts) whose activations get a second int8 pass
+                  calibration:list|None=None, # per_token: prompts (text or token ids) for GPTQ's weight rounding; None: to nearest
+                  threads:int=2, # intra-op threads for GPTQ's calibration passes
                  ) -> Path:
     "Quantize an export's graphs (generation and scoring) to int8, next to a copy of its tokenizer and metadata."
     import logging, onnx
@@ -486,9 +589,11 @@ def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
     root = logging.getLogger(); level = root.level
     _quiet_quantizers()
     try:
+        rounded = _gptq_for(src, calibration, threads) if calibration and method == 'per_token' else None
         for graph in [f for f in ('model.onnx', SCORING_GRAPH) if (src/f).is_file()]:
             save = dict(save_as_external_data=large, location=f'{graph}.data')
-            if method == 'per_token': onnx.save(quantize_per_token(onnx.load(src/graph), exclude, residual=tuple(residual)), tmp/graph, **save)
+            if method == 'per_token':
+                onnx.save(quantize_per_token(onnx.load(src/graph), exclude, residual=tuple(residual), rounded=rounded), tmp/graph, **save)
             elif method == 'dynamic':
                 from onnxruntime.quantization import QuantType, quantize_dynamic
                 _quiet_quantizers()
@@ -501,7 +606,8 @@ def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
         meta.update(precision='int8', quantization=dict(method=method, weight_type=weight_type if method == 'dynamic' else 'int8',
                     per_channel=per_channel if method == 'dynamic' else True, activations=dict(per_token='per token', dynamic='per tensor',
                     blockwise=f'per block of {block_size}')[method], exclude=exclude or [], block_size=block_size if method == 'blockwise' else None,
-                    residual=list(residual) if method == 'per_token' else None))
+                    residual=list(residual) if method == 'per_token' else None,
+                    rounding=dict(method='gptq', prompts=len(calibration)) if rounded else dict(method='nearest')))
         (tmp/EXPORT_META).write_text(json.dumps(meta, indent=1))
         return replace_dir(tmp, out)
     except BaseException:
@@ -767,7 +873,7 @@ def export_pipeline(base:str=EMBEDDED, # base model name
                     method:str='per_token', # int8 scheme, see `quantize_onnx`
                     metrics:dict|None=None, # evaluation metrics for the model card
                     max_length:int=512, # prompt budget in tokens
-                    calibration_items:list|None=None, # schema records of the training split: smooth activation outliers for int8
+                    calibration_items:list|None=None, # schema records of the training split: smooth activation outliers and round weights (GPTQ) for int8
                     check_items:list|None=None, # schema records: int8 must give fp32's labels on them, else a guard, then 'blockwise', is tried
                     min_agreement:float=0.99, # the share of `check_items` labels int8 must keep
                     guard:bool|None=None, # re-score near-ties in fp32 (`add_guard`, needs calibration items): None: where per_token misses check labels, or without check items
@@ -786,7 +892,8 @@ def export_pipeline(base:str=EMBEDDED, # base model name
     paths['onnx'] = export_onnx(src, out/'onnx', max_length=max_length, calibration=calibration)
     if adapter is None: (paths['onnx']/'README.md').write_text(model_card(str(base), None, metrics=metrics))
     if quantize:
-        paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **quant_kw)
+        gptq = dict(calibration=calibration) if method == 'per_token' and calibration else {}
+        paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **gptq, **quant_kw)
         chk, n = None, len(check_items or [])
         if check_items and method != 'blockwise':  # fp32's labels once; each int8 candidate is checked against them
             fp32 = OnnxPredictor(paths['onnx'])

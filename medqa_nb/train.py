@@ -447,14 +447,15 @@ def pipeline(cfg:TrainConfig) -> dict:
         t = time.time()
         base, adapter = tuned_model(out, cfg.model_name)  # an adapter is merged into its base; a full fine-tune is exported as is
         train_items, dev_items = split_for(cfg)
-        # int8: activations smoothed on 16 training prompts; it must keep fp32's labels on the dev split (else a guard, else blockwise)
+        # int8: activations smoothed and weights rounded (GPTQ) on 16 training prompts; it must keep fp32's labels on the dev split (else a guard, else blockwise)
         paths = export_pipeline(resolve_model(base), adapter, out/'export', metrics=summary['eval'].get('fine-tuned'),
                                 max_length=cfg.max_length, calibration_items=train_items[-16:], check_items=dev_items)
         item = dev_items[0]
         pred = predict_one(paths['onnx_int8'], item['question'], item['contexts'])
         q = json.loads((paths['onnx_int8']/EXPORT_META).read_text())
         summary['export'] = dict(paths={k: str(v) for k, v in paths.items()},
-                                 int8=dict(method=q['quantization']['method'], residual=q['quantization'].get('residual'), guard=q.get('guard')),
+                                 int8=dict(method=q['quantization']['method'], residual=q['quantization'].get('residual'),
+                                           rounding=q['quantization'].get('rounding', {}).get('method'), guard=q.get('guard')),
                                  sample=dict(pmid=item['pmid'], question=item['question'], gold=item['final_decision'],
                                              predicted=pred['label'], probs=pred['probs']))
         times['export_s'] = round(time.time() - t, 1)
@@ -471,6 +472,7 @@ def pipeline_main(argv:list|None=None):
     if 'export' in s:
         x, q = s['export']['sample'], s['export']['int8']
         scheme = q['method'] + (f", two int8 passes in {'/'.join(q['residual'])}" if q.get('residual') else '') + \
+                 (", weights rounded by GPTQ" if q.get('rounding') == 'gptq' else '') + \
                  (f", near-ties (int8 margin < {q['guard']['margin']}) re-scored in fp32" if q['guard'] else '')
         print(f"int8 ONNX model: {s['export']['paths'].get('onnx_int8')} ({scheme})\nsample (PMID {x['pmid']}): {x['question']}\n"
               f"  gold {x['gold']}, predicted {x['predicted']}, probabilities {x['probs']}")
