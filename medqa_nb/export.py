@@ -14,10 +14,10 @@ from .modeling import EMBEDDED, load_model, load_tokenizer, resolve_model
 __all__ = ['MAX_QUESTION_CHARS', 'MAX_ABSTRACT_CHARS', 'EXPORT_META', 'SCORING_GRAPH', 'GQA_CHUNKS', 'QUANT_METHODS',
            'RESIDUAL_LAYERS', 'GUARD_GRAPH', 'MAX_BODY_BYTES', 'ExportError', 'label_first_tokens', 'model_card',
            'read_adapter_config', 'merge_adapter', 'random_lora_adapter', 'register_causal_gqa', 'export_scoring_graph',
-           'export_onnx', 'weight_key', 'quantize_per_token', 'activation_ranges', 'smooth_activations',
-           'input_hessians', 'gptq_round', 'gptq_weights', 'blockwise_int8', 'quantize_onnx', 'check_inputs',
-           'session_options', 'OnnxPredictor', 'torch_last_logits', 'parity', 'top_two_margin', 'margin_error',
-           'add_guard', 'export_pipeline', 'label_agreement', 'predict_one', 'predict_main', 'make_app', 'serve_main']
+           'export_onnx', 'weight_key', 'quantize_per_token', 'activation_ranges', 'smooth_activations', 'gptq_round',
+           'input_hessians', 'gptq_weights', 'blockwise_int8', 'quantize_onnx', 'check_inputs', 'session_options',
+           'OnnxPredictor', 'torch_last_logits', 'parity', 'top_two_margin', 'margin_error', 'add_guard',
+           'export_pipeline', 'label_agreement', 'predict_one', 'predict_main', 'make_app', 'serve_main']
 
 # %% ../nbs/06_export.ipynb #9faf428c
 class ExportError(ValueError):
@@ -456,38 +456,6 @@ def smooth_activations(model, # a Llama-family causal LM in fp32 (changed in pla
     return dict(alpha=alpha, prompts=len(calibration), max_channel_ratio_before=ratio(ranges), max_channel_ratio_after=ratio(after))
 
 # %% ../nbs/06_export.ipynb #8e72c8f2
-def input_hessians(model, # an onnx.ModelProto (fp32), e.g. the scoring graph
-                   feeds:list[dict], # its inputs, one dict per calibration prompt
-                   widths:dict, # the tensors (MatMul inputs) to sum XᵀX of, and their last dimension
-                   threads:int=2, # intra-op threads
-                   max_gb:float=2.0, # memory for the sums (float64): more names run the prompts again
-                  ) -> dict:
-    "For each tensor in `widths`, XᵀX summed over every token of the calibration prompts ([k, k], float64)."
-    import numpy as np, onnx, onnxruntime as ort
-    from onnx import TensorProto, helper as h
-    if not feeds: raise ExportError("input_hessians: no calibration prompts")
-    groups, size = [[]], 0
-    for n, k in widths.items():
-        b = 8 * k * k
-        if groups[-1] and size + b > max_gb * 1e9: groups.append([]); size = 0
-        groups[-1].append(n); size += b
-    H, n_out = {}, len(model.graph.output)
-    so = ort.SessionOptions(); so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
-    large = sum(len(i.raw_data) for i in model.graph.initializer) > 1.8e9  # protobuf's 2 GB limit: through a file
-    for group in groups:
-        model.graph.output.extend([h.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in group])
-        try:
-            with tempfile.TemporaryDirectory() as d:
-                if large: onnx.save(model, f'{d}/model.onnx', save_as_external_data=True)
-                sess = ort.InferenceSession(f'{d}/model.onnx' if large else model.SerializeToString(), so, providers=['CPUExecutionProvider'])
-        finally: del model.graph.output[n_out:]
-        for feed in feeds:
-            for n, x in zip(group, sess.run(group, feed)):
-                x = x.reshape(-1, x.shape[-1]).astype(np.float64)
-                H[n] = H[n] + x.T @ x if n in H else x.T @ x
-        del sess
-    return H
-
 def gptq_round(W, # fp32 weights [inputs, outputs] (ONNX's MatMul layout)
                H, # XᵀX of its inputs over the calibration tokens [inputs, inputs]
                damp:float=0.01, # added to H's diagonal, as a share of its mean
@@ -522,6 +490,38 @@ def _weight_matmuls(model, min_out:int=16):
     inits = {i.name: i for i in model.graph.initializer}
     return [(n, inits[n.input[1]]) for n in model.graph.node if n.op_type == 'MatMul' and len(n.input) == 2
             and n.input[1] in inits and len(inits[n.input[1]].dims) == 2 and inits[n.input[1]].dims[1] >= min_out]
+
+def input_hessians(model, # an onnx.ModelProto (fp32), e.g. the scoring graph
+                   feeds:list[dict], # its inputs, one dict per calibration prompt
+                   widths:dict, # the tensors (MatMul inputs) to sum XᵀX of, and their last dimension
+                   threads:int=2, # intra-op threads
+                   max_gb:float=2.0, # memory for the sums (float64): more names run the prompts again
+                  ) -> dict:
+    "For each tensor in `widths`, XᵀX summed over every token of the calibration prompts ([k, k], float64)."
+    import numpy as np, onnx, onnxruntime as ort
+    from onnx import TensorProto, helper as h
+    if not feeds: raise ExportError("input_hessians: no calibration prompts")
+    groups, size = [[]], 0
+    for n, k in widths.items():
+        b = 8 * k * k
+        if groups[-1] and size + b > max_gb * 1e9: groups.append([]); size = 0
+        groups[-1].append(n); size += b
+    H, n_out = {}, len(model.graph.output)
+    so = ort.SessionOptions(); so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    large = sum(len(i.raw_data) for i in model.graph.initializer) > 1.8e9  # protobuf's 2 GB limit: through a file
+    for group in groups:
+        model.graph.output.extend([h.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in group])
+        try:
+            with tempfile.TemporaryDirectory() as d:
+                if large: onnx.save(model, f'{d}/model.onnx', save_as_external_data=True)
+                sess = ort.InferenceSession(f'{d}/model.onnx' if large else model.SerializeToString(), so, providers=['CPUExecutionProvider'])
+        finally: del model.graph.output[n_out:]
+        for feed in feeds:
+            for n, x in zip(group, sess.run(group, feed)):
+                x = x.reshape(-1, x.shape[-1]).astype(np.float64)
+                H[n] = H[n] + x.T @ x if n in H else x.T @ x
+        del sess
+    return H
 
 def gptq_weights(model, # an onnx.ModelProto (fp32), e.g. the scoring graph
                  feeds:list[dict], # its inputs, one dict per calibration prompt
