@@ -33,6 +33,10 @@ def label_first_tokens(tok) -> list[int]:
     if len(set(ids)) != len(ids): raise ExportError(f"the tokenizer gives the labels {LABELS} the same first token: {ids}")
     return ids
 
+def _prompt_ids(tok, prompts:list) -> list[list[int]]:
+    "Token id lists of prompts given as text or as token ids."
+    return [tok(p, add_special_tokens=False)['input_ids'] if isinstance(p, str) else list(p) for p in prompts]
+
 # %% ../nbs/06_export.ipynb #142a9b92
 def model_card(base:str, # base model name
                adapter:str|None=None, # adapter folder, if merged
@@ -201,6 +205,14 @@ def _rotary_in_attention(model, positions:int=8192):
         mod.apply_rotary_pos_emb = old
         for a in attn: del a._medqa_rotary
 
+def _scoring_feed(ids:list[list[int]], pad:int=0) -> dict:
+    "The scoring graph's inputs for token id lists: right-padded `input_ids` and their `lengths`."
+    import numpy as np
+    n = np.array([len(x) for x in ids], np.int64)
+    batch = np.full((len(ids), n.max()), pad, np.int64)
+    for j, x in enumerate(ids): batch[j, :len(x)] = x
+    return {'input_ids': batch, 'lengths': n}
+
 def _scoring_wrapper(model, label_ids:list[int]):
     import torch
     class Scorer(torch.nn.Module):
@@ -273,7 +285,7 @@ def export_onnx(model_dir:str|Path, # a Hugging Face model folder (e.g. from `me
     tok = load_tokenizer(src)
     smoothing = None
     if calibration:
-        ids = [tok(p, add_special_tokens=False)['input_ids'] if isinstance(p, str) else list(p) for p in calibration]
+        ids = _prompt_ids(tok, calibration)
         smoothing = smooth_activations(model, ids, alpha)
     n_layers, n_kv, hd = _kv_shape(model.config)
     b, s, p = 2, 5, 3
@@ -344,6 +356,12 @@ def _rounding_error_nodes(q):
             h.make_node('QuantizeLinear', [f'{q}/err', f'{q}/scale_e', f'{q}/zp'], [f'{q}/e2d'], axis=0),
             h.make_node('Reshape', [f'{q}/e2d', f'{q}/shape'], [f'{q}/e'])]
 
+def _weight_matmuls(model, min_out:int=16, exclude:list|None=None):
+    "The `MatMul`s with a constant 2-D weight of at least `min_out` columns, not named in `exclude`: (node, weight initializer)."
+    inits = {i.name: i for i in model.graph.initializer}
+    return [(n, inits[n.input[1]]) for n in model.graph.node if n.op_type == 'MatMul' and len(n.input) == 2 and n.input[1] in inits
+            and len(inits[n.input[1]].dims) == 2 and inits[n.input[1]].dims[1] >= min_out and n.name not in (exclude or [])]
+
 def quantize_per_token(model, # an onnx.ModelProto (changed in place)
                        exclude:list|None=None, # MatMul node names kept in fp32
                        min_out:int=16, # MatMuls with fewer output columns stay fp32 (the 3-logit head)
@@ -356,12 +374,10 @@ def quantize_per_token(model, # an onnx.ModelProto (changed in place)
     g = model.graph
     inits = {i.name: i for i in g.initializer}
     opset = next(o.version for o in model.opset_import if o.domain in ('', 'ai.onnx'))
-    def todo(n):
-        w = inits.get(n.input[1]) if n.op_type == 'MatMul' and len(n.input) == 2 else None
-        return w is not None and len(w.dims) == 2 and w.dims[1] >= min_out and n.name not in (exclude or [])
+    todo = {n.output[0] for n, _ in _weight_matmuls(model, min_out, exclude)}  # outputs are unique
     nodes, quantized, errors, replaced = [], set(), set(), set()
     for n in g.node:
-        if not todo(n): nodes.append(n); continue
+        if n.output[0] not in todo: nodes.append(n); continue
         x, w, o = n.input[0], n.input[1], n.output[0]
         q, two = f'{x}/ptq', any(k in n.name for k in residual)
         if x not in quantized: nodes += _per_token_nodes(x, q, opset); quantized.add(x)  # shared by q/k/v and by gate/up
@@ -485,12 +501,6 @@ def gptq_round(W, # fp32 weights [inputs, outputs] (ONNX's MatMul layout)
     return Q[torch.argsort(order)].to(torch.int8).numpy()
 
 # %% ../nbs/06_export.ipynb #c6d6e9b4
-def _weight_matmuls(model, min_out:int=16):
-    "The `MatMul`s `quantize_per_token` quantizes: (node, weight initializer)."
-    inits = {i.name: i for i in model.graph.initializer}
-    return [(n, inits[n.input[1]]) for n in model.graph.node if n.op_type == 'MatMul' and len(n.input) == 2
-            and n.input[1] in inits and len(inits[n.input[1]].dims) == 2 and inits[n.input[1]].dims[1] >= min_out]
-
 def input_hessians(model, # an onnx.ModelProto (fp32), e.g. the scoring graph
                    feeds:list[dict], # its inputs, one dict per calibration prompt
                    widths:dict, # the tensors (MatMul inputs) to sum XᵀX of, and their last dimension
@@ -528,7 +538,7 @@ def gptq_weights(model, # an onnx.ModelProto (fp32), e.g. the scoring graph
                  damp:float=0.01, # see `gptq_round`
                  threads:int=2, # intra-op threads
                 ) -> dict:
-    "GPTQ-rounded int8 weights of every `MatMul` that `quantize_per_token` quantizes, by `weight_key` of the fp32 weights."
+    "GPTQ-rounded int8 weights of every `MatMul` that `quantize_per_token` quantizes (by default), by `weight_key` of the fp32 weights."
     from onnx import numpy_helper as nh
     mms = _weight_matmuls(model)
     H = input_hessians(model, feeds, {n.input[0]: w.dims[0] for n, w in mms}, threads)
@@ -559,11 +569,9 @@ def blockwise_int8(model, # an onnx.ModelProto
 
 def _gptq_for(src:Path, calibration:list, threads:int=2) -> dict:
     "GPTQ's int8 weights for an export folder, calibrated on its scoring graph (which both graphs share the weights of)."
-    import numpy as np, onnx
+    import onnx
     if not (src/SCORING_GRAPH).is_file(): raise ExportError(f"{src}: GPTQ calibrates on {SCORING_GRAPH} (export with scoring=True)")
-    tok = load_tokenizer(src)
-    ids = [tok(p, add_special_tokens=False)['input_ids'] if isinstance(p, str) else list(p) for p in calibration]
-    feeds = [{'input_ids': np.array([x], np.int64), 'lengths': np.array([len(x)], np.int64)} for x in ids]
+    feeds = [_scoring_feed([x]) for x in _prompt_ids(load_tokenizer(src), calibration)]
     return gptq_weights(onnx.load(src/SCORING_GRAPH), feeds, threads=threads)
 
 def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
@@ -718,10 +726,7 @@ class OnnxPredictor:
         import numpy as np
         if len(ids) > 1 and self.meta.get('gqa_chunks', 1) > 1:  # chunked GroupQueryAttention runs batch 1 on CPU
             return np.concatenate([self._score(session, [x]) for x in ids])
-        n = np.array([len(x) for x in ids], np.int64)
-        batch = np.full((len(ids), n.max()), self.tok.pad_token_id or 0, np.int64)
-        for j, x in enumerate(ids): batch[j, :len(x)] = x
-        return session.run(None, {'input_ids': batch, 'lengths': n})[0]
+        return session.run(None, _scoring_feed(ids, self.tok.pad_token_id or 0))[0]
 
     def score_ids(self, ids:list[list[int]]):
         "Answer-token logits for token id lists: one pass of the scoring graph; near-ties again through the guard graph."
@@ -858,7 +863,7 @@ def add_guard(int8_dir:str|Path, # a `quantize_onnx(method='per_token')` folder 
         os.replace(tmp, d/GUARD_GRAPH)
     finally: tmp.unlink(missing_ok=True)
     fp32, int8 = OnnxPredictor(src), OnnxPredictor(d, guard=False)
-    ids = [fp32.tok(p, add_special_tokens=False)['input_ids'] if isinstance(p, str) else list(p) for p in prompts]
+    ids = _prompt_ids(fp32.tok, prompts)
     err = float(margin_error(fp32.score_ids(ids), int8.score_ids(ids)).max())
     meta['guard'] = dict(graph=GUARD_GRAPH, precision='fp32', margin=round(factor * err, 4), factor=factor, prompts=len(ids),
                          max_margin_error=round(err, 4))
