@@ -41,12 +41,12 @@ def main():
     ap.add_argument('--out', default=None, help='export folder (reused if it has the current layout)')
     ap.add_argument('--extra', type=int, default=0, help='also check label agreement on this many training-split items')
     ap.add_argument('--calibration', type=int, default=16, help='training-split prompts (from its end) to smooth activations with; 0: no smoothing')
-    ap.add_argument('--gqa_chunks', type=int, default=None, help='query chunks of the scoring graph (default: medqa_nb.export.GQA_CHUNKS)')
+    ap.add_argument('--gqa_chunks', type=int, default=None, help='query chunks of the scoring graph (default: medqa_nb.onnx_graphs.GQA_CHUNKS)')
     ap.add_argument('--no-blockwise', action='store_true', help='skip the MatMulNBits backend')
     ap.add_argument('--spin', action='store_true', help="let ONNX Runtime's idle threads spin (default: off, so they do not take the CPU from the next backend)")
     a = ap.parse_args()
     import torch, logging
-    import medqa_nb.export as ex
+    import medqa_nb.deploy as ex, medqa_nb.onnx_graphs as graphs
     if not a.spin:
         base_options = ex.session_options
         def quiet_options(*args, **kw):
@@ -56,13 +56,14 @@ def main():
     torch.set_num_threads(a.threads)
     from transformers import AutoModelForCausalLM
     from medqa_nb.data import load_pubmedqa, train_dev_split, make_example
-    from medqa_nb.modeling import EMBEDDED, cache_dir, load_tokenizer, resolve_model
-    from medqa_nb.export import (OnnxPredictor, export_pipeline, quantize_onnx, random_lora_adapter, parity, EXPORT_META,
-                                 SCORING_GRAPH)
+    from medqa_nb.core import cache_dir
+    from medqa_nb.modeling import EMBEDDED, load_tokenizer, resolve_model
+    from medqa_nb.onnx_graphs import quantize_onnx, random_lora_adapter, EXPORT_META, SCORING_GRAPH
+    from medqa_nb.deploy import OnnxPredictor, export_pipeline, parity
     out = Path(a.out or cache_dir()/f'bench-export-{a.adapter if a.adapter in ("random", "none") else Path(a.adapter).resolve().parent.name + "-adapter"}')
     adapter = None if a.adapter == 'none' else (out/'adapter' if a.adapter == 'random' else Path(a.adapter))
     if a.adapter == 'random' and not (adapter/'adapter_config.json').exists(): random_lora_adapter(EMBEDDED, adapter, std=0.01)
-    if a.gqa_chunks: ex.GQA_CHUNKS = a.gqa_chunks
+    if a.gqa_chunks: graphs.GQA_CHUNKS = a.gqa_chunks
     train, dev = train_dev_split(load_pubmedqa())
     calib = [train[i] for i in range(len(train) - a.calibration, len(train))] if a.calibration else None
     meta = out/'onnx-int8'/EXPORT_META

@@ -42,8 +42,8 @@ def main():
     a = ap.parse_args()
     import onnx, onnxruntime as ort
     from onnx import TensorProto as TP, helper as h, numpy_helper as nh
-    from medqa_nb.export import quantize_per_token, SCORING_GRAPH
-    from medqa_nb.modeling import cache_dir
+    from medqa_nb.onnx_graphs import quantize_per_token, SCORING_GRAPH
+    from medqa_nb.core import cache_dir
     src = Path(a.export or cache_dir()/'bench-export-random'/'onnx')
     if not (src/SCORING_GRAPH).is_file(): raise SystemExit(f"{src}: no {SCORING_GRAPH}; run bench/inference_speed.py first (or pass --export)")
     model = onnx.load(src/SCORING_GRAPH)

@@ -21,8 +21,10 @@ def main():
     a = ap.parse_args()
     import onnx, onnxruntime as ort
     from medqa_nb.data import load_pubmedqa, train_dev_split, make_example
-    from medqa_nb.export import quantize_per_token, margin_error, EXPORT_META, RESIDUAL_LAYERS, SCORING_GRAPH
-    from medqa_nb.modeling import cache_dir, load_tokenizer
+    from medqa_nb.onnx_graphs import quantize_per_token, EXPORT_META, RESIDUAL_LAYERS, SCORING_GRAPH
+    from medqa_nb.deploy import margin_error
+    from medqa_nb.core import cache_dir
+    from medqa_nb.modeling import load_tokenizer
     out = Path(a.export or cache_dir()/'bench-export-random')
     graphs = {'onnx fp32': out/'onnx'/SCORING_GRAPH, 'per_token, one pass': out/'onnx-int8-per_token-one-pass'/SCORING_GRAPH,
               'per_token (two passes in q/k/v, down)': out/'onnx-int8'/SCORING_GRAPH, 'blockwise': out/'onnx-int8-blockwise'/SCORING_GRAPH}

@@ -19,6 +19,3 @@ t = time.time(); [T.concepts(x) for x in texts]; base = time.time() - t
 print(f"baseline, concept matching only: {len(texts)/base:.1f} abstracts/s")
 t = time.time(); [T.normalize_item(r) for r in items]; full = time.time() - t
 print(f"normalize_item (abbreviations + concepts + rewrite): {len(items)/full:.1f} abstracts/s  ({full/base:.1f}x the baseline's time)")
-t = time.time(); T.disease_lexicon; print(f"disease lexicon (Disease Ontology + name variants, matcher from cache): {time.time() - t:.1f} s")
-t = time.time(); [T.disease_mentions(x) for x in texts]; dm = time.time() - t
-print(f"disease_mentions (lexicon + abbreviations + span rules): {len(texts)/dm:.1f} abstracts/s  ({dm/base:.1f}x the baseline's time)")

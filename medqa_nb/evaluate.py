@@ -8,7 +8,8 @@ import importlib, io, json, re, warnings
 from pathlib import Path
 import numpy as np
 from fastcore.script import call_parse, Param, store_true
-from .data import (LABELS, SYSTEM_PROMPT, PubMedQAError, atomic_write, make_example, read_predictions,
+from .core import LABELS, MedQAError, atomic_write
+from .data import (SYSTEM_PROMPT, PubMedQAError, make_example, read_predictions,
                            write_predictions)
 
 # %% auto #0

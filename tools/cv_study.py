@@ -7,7 +7,7 @@ operations, spread over the GPUs of one machine (several runs per GPU: the embed
     python tools/cv_study.py summary      [--out runs/study]   # tables (with the rare-disease slice where spaCy is installed)
     python tools/cv_study.py priors       [--out runs/study]   # the same runs with calibrated label priors, cross-fitted
 
-Every (run, fold) pair is one `medqa_nb.train.cv_fold` call, the same thing as
+Every (run, fold) pair is one `medqa_nb.pipeline.cv_fold` call, the same thing as
 `medqa-cv --fold K --output_dir runs/study/RUN <RUN's flags>`; a finished fold is never run again, so a study that hits
 the deadline resumes where it stopped. Each worker process owns one GPU slot and claims folds through files."""
 import argparse, json, os, shlex, subprocess, sys, time
@@ -57,7 +57,8 @@ def worker(a):
     "Run folds of the study's runs until none is left or the deadline nears."
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import gc, torch
-    from medqa_nb.train import parse_config, cv_fold
+    from medqa_nb.train import parse_config
+    from medqa_nb.pipeline import cv_fold
     runs, t_end = a.runs.split(','), float(a.t_end)
     jobs = [(n, k) for k in range(10) for n in runs]  # fold-major: every run advances together
     for n, k in jobs:
@@ -79,7 +80,7 @@ def worker(a):
 def table(out, names, export=None):
     "Summarise the finished runs; with `export`, also write their summaries (no per-item predictions) to one JSON file."
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from medqa_nb.train import cv_summary, CV_HEADER, cv_row, _rare_slice
+    from medqa_nb.pipeline import cv_summary, CV_HEADER, cv_row, _rare_slice
     sl, rows, summ = _rare_slice(), [], {}
     for n in names:
         d = Path(out)/n
@@ -89,7 +90,7 @@ def table(out, names, export=None):
         else: rows.append(f"| {n} | {sum((d/f'fold{k}'/'cv_fold.json').is_file() for k in range(10))}/10 folds | | | | | |")
     print(CV_HEADER + '\n' + '\n'.join(rows))
     if export:
-        from medqa_nb.data import atomic_write
+        from medqa_nb.core import atomic_write
         atomic_write(export, json.dumps(summ, indent=1)); print(f'wrote {export}')
 
 
