@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
-# The GPU runs quoted in nbs/04_training.ipynb, on a 2-GPU machine prepared with ../shared/tools/gpu (the devbundle).
+# GPU runs of the training launchers (nbs/06_training.ipynb), on a 2-GPU machine prepared with ../shared/tools/gpu (the devbundle).
 # 1) QLoRA on one GPU over the whole training split (the 450 training items of the 500 PQA-L CV items, balanced), then
 #    base vs fine-tuned on the 50 dev items; 2) the same schedule under DeepSpeed ZeRO-3 on two GPUs (global batch 16 in
 #    both: 4 x 4 x 1 GPU and 4 x 2 x 2 GPUs).
 set -uo pipefail
-export PYTHONUNBUFFERED=1 MEDQA_EMBEDDED_GGUF=$HOME/devbundle/model/SmolLM2-135M-Instruct.Q4_1.gguf
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+source tools/gpu_env.sh
 common="--peft_method qlora --epochs 2 --batch_size 4 --max_length 512 --report_to tensorboard --save_steps 1000"
-nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpus.txt"
 [ -f runs/gpu1/metrics.json ] || CUDA_VISIBLE_DEVICES=0 python -m medqa_nb.train --output_dir runs/gpu1 --grad_accum 4 $common > "$OUT/gpu1.log" 2>&1; echo "gpu1 rc=$?"
 CUDA_VISIBLE_DEVICES=0 python -m medqa_nb.train --output_dir runs/gpu1 --eval_only > "$OUT/gpu1_eval.log" 2>&1; echo "gpu1 eval rc=$?"
 python -m deepspeed.launcher.runner --num_gpus 2 --module medqa_nb.train --deepspeed configs/deepspeed_z3.json --use_peft --output_dir runs/gpu2 \
