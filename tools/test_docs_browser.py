@@ -4,10 +4,11 @@
 
 Serves the site on 127.0.0.1 (a free port, loopback only), opens every page with Playwright driving Debian's
 chromium (/usr/bin/chromium, or $CHROMIUM), and checks that:
-- every notebook in nbs/ has a page, whose <h1> and <title> carry the notebook's title, and the API reference page;
+- every notebook in nbs/ (as nbdev finds them) has a page, whose <h1> and <title> carry the notebook's title, and the
+  API reference page;
 - every link in the navigation and in the pages' content to the site itself resolves (HTTP 200, and the #anchor exists);
 - the images on each page load (the plots saved in the notebooks; the pipeline figure on the home page);
-- the exported functions' documentation is there (API reference rows link to an element on their page);
+- each notebook that exports code shows `show_doc` entries; the API reference rows link to an element on their page;
 - the search finds an exported function;
 - no console errors or page errors. Requests to other hosts are blocked (the test never leaves the machine); an
   external image that therefore fails to load (e.g. the Colab badge) is listed, not counted as an error.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import argparse, functools, json, os, re, signal, sys, threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urldefrag, urljoin, urlparse
+from urllib.parse import urldefrag, urlparse
 
 root = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,11 +41,9 @@ def serve(site:Path):
     return srv, f'http://127.0.0.1:{srv.server_address[1]}/'
 
 def expected_pages(site:Path) -> list[dict]:
-    "Every notebook in nbs/ with its title and URL (independently of the build's own list), then the API page."
-    cfg = build_docs.settings()
-    nbs = root/cfg.get('nbs_path', 'nbs')
-    res = [{'nb': p.relative_to(root).as_posix(), 'title': build_docs.nb_title(p),
-            'url': build_docs.page_path(p, nbs).with_suffix('.html').as_posix()} for p in build_docs.notebooks(nbs)]
+    "Every notebook that nbdev finds in nbs/, with its title and URL as nbdev names them, then the API page."
+    res = [{'nb': i['nb'].relative_to(root).as_posix(), 'title': i['title'],
+            'url': i['page'].with_suffix('.html').as_posix()} for i in build_docs.notebooks()]
     return res + [{'nb': None, 'title': 'API reference', 'url': 'api.html'}]
 
 def run(site:Path, shots:Path, chromium:str) -> tuple[list[str], list[str]]:
@@ -104,7 +103,6 @@ def run(site:Path, shots:Path, chromium:str) -> tuple[list[str], list[str]]:
             # content checks
             home = next(p for p in pages if p['url'] == 'index.html')
             if home.get('n_images', 0) < 1: problems.append('index.html: the pipeline figure is missing')
-            api = next(p for p in pages if p['url'] == 'api.html')
             for p in pages[1:-1]:
                 nb = json.loads((root/p['nb']).read_text())
                 if any(re.match(r'\s*#\|\s*exports?\b', ''.join(c['source'])) for c in nb['cells'] if c['cell_type'] == 'code') \
@@ -143,7 +141,7 @@ def run(site:Path, shots:Path, chromium:str) -> tuple[list[str], list[str]]:
             page.screenshot(path=str(shots/'notebook.png'))
             page.screenshot(path=str(shots/'notebook_full.png'), full_page=True)
             if nbp.get('n_images'):  # the first plot of that page, scrolled into view
-                page.locator('.nb-output.nb-image img').first.scroll_into_view_if_needed()
+                page.locator('article img[src*="_files/"]').first.scroll_into_view_if_needed()
                 page.wait_for_timeout(800)  # let the header's title transition finish
                 page.screenshot(path=str(shots/'notebook_plot.png'))
             page.goto(base + 'api.html', wait_until='load')
