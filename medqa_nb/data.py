@@ -6,17 +6,18 @@
 from __future__ import annotations
 import gzip, json, math, os, random, shutil, tempfile
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
-from .core import LABELS, MedQAError, asset, atomic_write, replace_dir
-
+from typing import Iterable, Literal
+from .core import (LABELS, MedQAError, asset, atomic_write, replace_dir, need, check_share, looks_like_path,
+                           check_hub_id, offline_hint)
 
 # %% auto #0
 __all__ = ['HUB_ID', 'CONFIG_FILES', 'SYSTEM_PROMPT', 'ANSWER_STYLES', 'LLAMA3_TEMPLATE', 'PubMedQAError', 'parse_item',
-           'read_pubmedqa_json', 'default_data_dir', 'parse_hub_row', 'records_to_dataset', 'load_pubmedqa',
-           'label_counts', 'train_dev_split', 'read_pmids', 'official_test_split', 'publisher_split', 'cv_folds',
-           'format_abstract', 'answer_text', 'build_messages', 'ensure_chat_template', 'render_chat', 'make_example',
-           'token_length_stats', 'write_predictions', 'read_predictions']
+           'read_json_file', 'read_pubmedqa_json', 'default_data_dir', 'parse_hub_row', 'records_to_dataset',
+           'check_source', 'load_pubmedqa', 'label_counts', 'train_dev_split', 'read_pmids', 'official_test_split',
+           'publisher_split', 'cv_folds', 'format_abstract', 'answer_text', 'build_messages', 'ensure_chat_template',
+           'render_chat', 'make_example', 'token_length_stats', 'write_predictions', 'read_predictions', 'DataArgs']
 
 # %% ../nbs/01_data.ipynb #75e6597b
 HUB_ID = 'qiaojin/PubMedQA'
@@ -25,6 +26,7 @@ CONFIG_FILES = {'pqa_labeled': ('ori_pqal.json', 'pqal_trainval.json', 'pqal_tra
 
 class PubMedQAError(MedQAError):
     "Bad PubMedQA input; the message names the file, the PMID and the field."
+    what = 'data'
 
 def _bad(src, pmid, field, msg): return PubMedQAError(f"{src}: PMID {pmid}: field '{field}': {msg}")
 
@@ -35,13 +37,27 @@ def _strings(v, src, pmid, field, allow_empty=True):
     if not allow_empty and (not v or not any(o.strip() for o in v)): raise _bad(src, pmid, field, "is empty")
     return list(v)
 
+def _text_ok(s:str) -> bool:
+    "Encodable as UTF-8? JSON escapes can smuggle in lone surrogates (`\\ud800`), which Arrow and the tokenizer refuse."
+    try: s.encode('utf-8'); return True
+    except UnicodeEncodeError: return False
+
+def _all_text_ok(v) -> bool:
+    if isinstance(v, str): return _text_ok(v)
+    if isinstance(v, list): return all(_all_text_ok(o) for o in v)
+    if isinstance(v, dict): return all(_text_ok(str(k)) and _all_text_ok(o) for k, o in v.items())
+    return True
+
 def parse_item(raw:dict, # one item in the publishers' format (`QUESTION`, `CONTEXTS`, ...)
                pmid:str, # its PubMed id
                src:str='<memory>', # where it came from, for error messages
                labeled:bool=True, # require `final_decision`?
               ) -> dict:
     "Validate one publisher-format item and map it to the schema."
+    if not _text_ok(str(pmid)): raise _bad(src, ascii(pmid), 'pmid', "not valid Unicode (a lone surrogate escape)")
     if not isinstance(raw, dict): raise _bad(src, pmid, '*', f"expected an object, got {type(raw).__name__}")
+    for k, v in raw.items():
+        if not _text_ok(str(k)) or not _all_text_ok(v): raise _bad(src, pmid, k if _text_ok(str(k)) else ascii(k), "not valid Unicode (a lone surrogate escape)")
     for f in ('QUESTION', 'CONTEXTS', 'LABELS') + (('final_decision',) if labeled else ()):
         if f not in raw: raise _bad(src, pmid, f, "missing")
     q = raw['QUESTION']
@@ -54,6 +70,7 @@ def parse_item(raw:dict, # one item in the publishers' format (`QUESTION`, `CONT
     la = raw.get('LONG_ANSWER', '')
     if not isinstance(la, str): raise _bad(src, pmid, 'LONG_ANSWER', "expected a string")
     year = raw.get('YEAR') or ''
+    if not isinstance(year, (str, int)) or isinstance(year, bool): raise _bad(src, pmid, 'YEAR', f"expected a string or a number, got {type(year).__name__}")
     return dict(pmid=str(pmid), question=q.strip(), contexts=ctx, labels=labs,
                 meshes=_strings(raw.get('MESHES', []), src, pmid, 'MESHES'),
                 long_answer=la.strip(), final_decision=dec or '', year=str(year))
@@ -68,20 +85,31 @@ def _no_dup_pairs(src):
         return dict(pairs)
     return hook
 
+def read_json_file(path, # a JSON file, or a gzipped one (`.gz`)
+                   hook=None, # `object_pairs_hook`, e.g. the duplicate-PMID check
+                  ):
+    "Parse a JSON file; every way it can fail (missing, unreadable, not UTF-8, malformed, nested too deep) is a `PubMedQAError` naming the file."
+    path = Path(path)
+    if not path.is_file(): raise PubMedQAError(f"{path}: PMID -: field -: no such file")
+    try: raw = gzip.decompress(path.read_bytes()) if path.suffix == '.gz' else path.read_bytes()
+    except (OSError, EOFError) as e: raise PubMedQAError(f"{path}: PMID -: field -: unreadable: {e}") from None
+    try: text = raw.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b'\n') + 1
+        raise PubMedQAError(f"{path}: PMID -: field -: not UTF-8 text (byte 0x{raw[e.start]:02x} on line {line})") from None
+    try: return json.loads(text, object_pairs_hook=hook)
+    except json.JSONDecodeError as e: raise PubMedQAError(f"{path}: PMID -: field -: malformed JSON: {e}") from None
+    except RecursionError: raise PubMedQAError(f"{path}: PMID -: field -: JSON nested too deeply") from None
+
 def read_pubmedqa_json(path, # a publisher-format file (or its `.gz`): `ori_pqal.json`, `test_set.json`, a fold's `train_set.json`...
                        labeled:bool|None=None, # require labels? Default: all files but `ori_pqau.json`
                       ) -> list[dict]:
-    "Read and validate a publisher-format PubMedQA file into schema records."
+    "Read and validate a publisher-format PubMedQA file into schema records; a file without items is an error."
     path = Path(path)
     if labeled is None: labeled = 'pqau' not in path.name
-    if not path.is_file(): raise PubMedQAError(f"{path}: no such file")
-    try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == '.gz' else path.read_bytes()
-        data = json.loads(raw.decode('utf-8'), object_pairs_hook=_no_dup_pairs(path))
-    except UnicodeDecodeError as e: raise PubMedQAError(f"{path}: PMID -: field -: not UTF-8 text (byte {e.start})") from None
-    except (OSError, EOFError) as e: raise PubMedQAError(f"{path}: PMID -: field -: unreadable: {e}") from None
-    except json.JSONDecodeError as e: raise PubMedQAError(f"{path}: PMID -: field -: malformed JSON: {e}") from None
-    if not isinstance(data, dict): raise PubMedQAError(f"{path}: PMID -: field -: expected an object of PMID -> item")
+    data = read_json_file(path, _no_dup_pairs(path))
+    if not isinstance(data, dict): raise PubMedQAError(f"{path}: PMID -: field -: expected an object of PMID -> item, got {type(data).__name__}")
+    if not data: raise PubMedQAError(f"{path}: PMID -: field -: no items (an empty object)")
     return [parse_item(v, k, path, labeled) for k, v in data.items()]
 
 # %% ../nbs/01_data.ipynb #a90a147e
@@ -114,8 +142,9 @@ def _features():
 def records_to_dataset(recs:list[dict], # schema records
                        src:str='<memory>', # for the duplicate-PMID error
                       ):
-    "A `datasets.Dataset` of schema records, refusing duplicate PMIDs."
+    "A `datasets.Dataset` of schema records, refusing an empty list and duplicate PMIDs."
     from datasets import Dataset
+    if not recs: raise PubMedQAError(f"{src}: PMID -: field -: no items")
     seen = Counter(r['pmid'] for r in recs)
     dup = [k for k, n in seen.items() if n > 1]
     if dup: raise PubMedQAError(f"{src}: PMID {dup[0]}: field 'pmid': duplicate PMID ({len(dup)} duplicated)")
@@ -125,27 +154,36 @@ def _local_file(path:Path, config:str) -> Path:
     if path.is_file(): return path
     for name in CONFIG_FILES.get(config, ()):
         if (path/name).is_file(): return path/name
-    raise PubMedQAError(f"{path}: no PubMedQA file for config {config!r} (looked for {', '.join(CONFIG_FILES.get(config, ()))})")
+    raise PubMedQAError(f"{path}: PMID -: field -: no PubMedQA file for config {config!r} (looked for {', '.join(CONFIG_FILES.get(config, ()))})")
+
+def check_source(source:str|Path|None, # what `load_pubmedqa` is given
+                 config:str='pqa_labeled', # the config
+                ) -> Path|str:
+    "Where PubMedQA will come from, checked without reading it: a local file (found), or a hub id (reachable). A path never goes to the hub."
+    if config not in CONFIG_FILES: raise PubMedQAError(f"unknown config {config!r}: expected one of {list(CONFIG_FILES)}")
+    if source is None:
+        source = default_data_dir()
+        if source is None: raise PubMedQAError(f"no local PubMedQA: set MEDQA_DATA_DIR, pass a path, or pass {HUB_ID!r}")
+    if looks_like_path(source):
+        p = Path(source).expanduser()
+        if not p.exists(): raise PubMedQAError(f"{source}: PMID -: field -: no such file or folder")
+        return _local_file(p, config)
+    check_hub_id(str(source), 'dataset', PubMedQAError)
+    return str(source)
 
 def load_pubmedqa(source:str|Path|None=None, # hub id (`qiaojin/PubMedQA`), a file, a folder, or None for the local folder
                   config:str='pqa_labeled', # hub config, or which file of a folder: pqa_labeled, pqa_artificial, pqa_unlabeled
                   revision:str|None=None, # hub revision
                  ):
-    "Load PubMedQA as a `datasets.Dataset` in the schema above."
-    if config not in CONFIG_FILES: raise ValueError(f"unknown config {config!r}; expected one of {list(CONFIG_FILES)}")
+    "Load PubMedQA as a `datasets.Dataset` in the schema above; a path is read locally, never looked up on the hub."
+    src = check_source(source, config)
     labeled = config != 'pqa_unlabeled'
-    if source is None:
-        source = default_data_dir()
-        if source is None: raise PubMedQAError(f"no local PubMedQA: set MEDQA_DATA_DIR, pass a path, or pass {HUB_ID!r}")
-    p = Path(source)
-    if p.exists():
-        f = _local_file(p, config)
-        return records_to_dataset(read_pubmedqa_json(f, labeled and 'pqau' not in f.name), f)
-    if str(source).count('/') == 1 and not str(source).startswith(('.', '/')):
-        from datasets import load_dataset
-        hub = load_dataset(str(source), config, split='train', revision=revision)
-        return records_to_dataset([parse_hub_row(r, f"{source}/{config}", labeled) for r in hub], f"{source}/{config}")
-    raise PubMedQAError(f"{source}: no such file or folder, and not a hub id like {HUB_ID!r}")
+    if isinstance(src, Path): return records_to_dataset(read_pubmedqa_json(src, labeled and 'pqau' not in src.name), src)
+    from datasets import load_dataset
+    try: hub = load_dataset(src, config, split='train', revision=revision)
+    except (ConnectionError, FileNotFoundError, OSError, ValueError) as e:
+        raise PubMedQAError(f"{src}/{config}: PMID -: field -: cannot load from the hub: {offline_hint(e)}") from None
+    return records_to_dataset([parse_hub_row(r, f"{src}/{config}", labeled) for r in hub], f"{src}/{config}")
 
 # %% ../nbs/01_data.ipynb #4b86aa6f
 def label_counts(ds) -> dict:
@@ -182,8 +220,9 @@ def train_dev_split(ds, # a labelled dataset
 def read_pmids(src) -> list[str]:
     "PMIDs from a `{pmid: ...}` JSON file or an iterable of PMIDs."
     if isinstance(src, (str, Path)):
-        try: return [str(k) for k in json.loads(Path(src).read_text())]
-        except json.JSONDecodeError as e: raise PubMedQAError(f"{src}: PMID -: field -: malformed JSON: {e}") from None
+        d = read_json_file(src)
+        if not isinstance(d, (dict, list)): raise PubMedQAError(f"{src}: PMID -: field -: expected an object or a list of PMIDs")
+        return [str(k) for k in d]
     return [str(o) for o in src]
 
 def official_test_split(ds, # PQA-L, with the test items in it
@@ -334,8 +373,7 @@ def read_predictions(path, # an official-format predictions file
                      expected:Iterable|None=None, # the PMIDs it must cover exactly (the test set)
                     ) -> dict:
     "Read and check a `{pmid: label}` predictions file."
-    try: preds = json.loads(Path(path).read_text(), object_pairs_hook=_no_dup_pairs(path))
-    except json.JSONDecodeError as e: raise PubMedQAError(f"{path}: PMID -: field -: malformed JSON: {e}") from None
+    preds = read_json_file(path, _no_dup_pairs(path))
     if not isinstance(preds, dict): raise PubMedQAError(f"{path}: PMID -: field -: expected an object of PMID -> label")
     for p, l in preds.items():
         if l not in LABELS: raise PubMedQAError(f"{path}: PMID {p}: field 'prediction': {l!r} is not one of {LABELS}")
@@ -347,3 +385,26 @@ def read_predictions(path, # an official-format predictions file
         if extra: raise PubMedQAError(f"{path}: PMID {extra[0]}: field 'prediction': not in the test set ({len(extra)} extra); "
                                       "predict all and only the instances in the test set")
     return preds
+
+# %% ../nbs/01_data.ipynb #a46b7b09
+@dataclass
+class DataArgs:
+    "Where the PubMedQA items come from, how they are split, and how long a prompt may be."
+    data: str|None = None # PubMedQA source: hub id (qiaojin/PubMedQA), file or folder; default: the local copy
+    data_config: Literal['pqa_labeled', 'pqa_artificial', 'pqa_unlabeled'] = 'pqa_labeled' # hub config / which local file
+    max_length: int = 512 # prompt + answer tokens; the abstract is cut to fit
+    dev_frac: float = 0.1 # held-out share for the dev split
+    seed: int = 42 # seed for splits, sampling and initialisation
+
+    def check_lengths(self):
+        "The numbers alone: no file is looked at."
+        need(isinstance(self.max_length, int) and 64 <= self.max_length <= 131072, 'max_length', self.max_length,
+             'an integer from 64 (a question and an answer) to 131072')
+        check_share('dev_frac', self.dev_frac)
+        need(isinstance(self.seed, int) and 0 <= self.seed < 2**32, 'seed', self.seed, 'an integer in [0, 2**32)')
+        return self
+
+    def check(self):
+        "Check the values, and that the source exists or is a reachable hub id, without reading the data; returns self."
+        check_source(self.check_lengths().data, self.data_config)
+        return self

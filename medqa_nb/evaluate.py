@@ -4,19 +4,20 @@
 
 # %% ../nbs/05_eval.ipynb #acdcfabf
 from __future__ import annotations
-import importlib, io, json, re, warnings
+import importlib, importlib.util, io, json, re, warnings
 from pathlib import Path
 import numpy as np
-from fastcore.script import call_parse, Param, store_true
-from .core import LABELS, MedQAError, atomic_write
-from .data import (SYSTEM_PROMPT, PubMedQAError, make_example, read_predictions,
+from dataclasses import dataclass, field
+from typing import Literal
+from .core import LABELS, MedQAError, atomic_write, console, parse_config, need, check_positive
+from .data import (SYSTEM_PROMPT, DataArgs, PubMedQAError, make_example, read_predictions,
                            write_predictions)
 
 # %% auto #0
 __all__ = ['label_token_ids', 'label_logprobs', 'label_probs', 'load_for_eval', 'parse_decision', 'generate_answers',
            'official_scores', 'score_predictions_file', 'bootstrap_ci', 'calibration', 'pubmedqa_metrics',
            'slice_metrics', 'evaluate_model', 'report_table', 'confusion_figure', 'reliability_figure',
-           'write_eval_report', 'eval_items', 'main']
+           'write_eval_report', 'eval_items', 'EvalConfig', 'main']
 
 # %% ../nbs/05_eval.ipynb #f813eb7e
 def label_token_ids(tok, # the tokenizer
@@ -470,46 +471,68 @@ def _slice_fns(specs) -> dict:
     return out
 
 # %% ../nbs/05_eval.ipynb #5bd0603e
-@call_parse
-def main(model:Param("base model(s): 'embedded', a hub id, a local folder or a .gguf", str, nargs='+')='embedded',
-         adapters:Param("PEFT adapter folder(s), each evaluated on every base model", str, nargs='*')=None,
-         skip_base:Param("with adapters: don't evaluate the bare base model", store_true)=False,
-         split:str='dev', # 'dev', 'all', 'fold0'..'fold9', or 'test' with --test_file
-         data:str=None, # PubMedQA source (hub id, file or folder); default: the local folder
-         test_file:str=None, # official publisher-format test file (test_set.json)
-         ground_truth:str=None, # {pmid: label} for the test file (test_ground_truth.json)
-         method:str='score', # 'score' (label scoring), 'generate', or 'both'
-         out:str='runs/eval', # report folder
-         batch_size:int=8, # sequences per forward pass
-         max_length:int=512, # prompt budget in tokens
-         max_new_tokens:int=64, # answer budget for generation
-         limit:int=None, # evaluate only the first N items (smoke tests)
-         n_boot:int=1000, # bootstrap resamples
-         slice_fn:Param("extra slices as module:function, e.g. medqa_nb.terminology:item_mentions_rare_disease", str, nargs='*')=None,
-         dtype:str=None, # float32, bfloat16 or float16; default: fp32 on CPU, pick_dtype() on GPU
-         dev_frac:float=0.1, # train_dev_split hold-out share
-         seed:int=42, # train_dev_split seed
-        ):
+@dataclass
+class EvalConfig(DataArgs):
     "Evaluate models and adapters on PubMedQA; write predictions, metrics.json, report.md and plots."
+    model: list[str] = field(default_factory=lambda: ['embedded'], metadata={'aliases': ['--model_name']}) # base model(s): 'embedded', a hub id, a local folder or a .gguf
+    adapters: list[str] = field(default_factory=list) # PEFT adapter folder(s), each evaluated on every base model
+    skip_base: bool = False # with adapters: don't evaluate the bare base model
+    split: str = 'dev' # 'dev', 'all', 'fold0'..'fold9', or 'test' with --test_file
+    test_file: str|None = None # official publisher-format test file (test_set.json)
+    ground_truth: str|None = None # {pmid: label} for the test file (test_ground_truth.json)
+    method: Literal['score', 'generate', 'both'] = 'score' # label scoring, generation, or both
+    out: str = 'runs/eval' # report folder
+    batch_size: int = 8 # sequences per forward pass
+    max_new_tokens: int = 64 # answer budget for generation
+    limit: int|None = None # evaluate only the first N items (smoke tests)
+    n_boot: int = 1000 # bootstrap resamples
+    slice_fn: list[str] = field(default_factory=list) # extra slices as module:function, e.g. medqa_nb.terminology:item_mentions_rare_disease
+    dtype: Literal['float32', 'bfloat16', 'float16']|None = None # default: fp32 on CPU, pick_dtype() on GPU
+
+    def check(self):
+        "Every value checked before any data or model is loaded; returns the config."
+        from medqa_nb.modeling import ModelError, check_model_name
+        need(re.fullmatch(r'dev|all|test|fold[0-9]', self.split) is not None, 'split', self.split, "'dev', 'all', 'fold0'..'fold9' or 'test'")
+        need(self.split != 'test' or self.test_file is not None, 'split', self.split, "--test_file with 'test' (an official test_set.json)")
+        need(self.method in ('score', 'generate', 'both'), 'method', self.method, "'score', 'generate' or 'both'")
+        for k in ('test_file', 'ground_truth'):
+            v = getattr(self, k)
+            if v is not None and not Path(v).is_file(): raise PubMedQAError(f"{v}: PMID -: field -: no such file (--{k})")
+        for a in self.adapters:
+            if not (Path(a)/'adapter_config.json').is_file(): raise ModelError(f"--adapters {a}: not a PEFT adapter folder (no adapter_config.json)")
+        for m in self.model: check_model_name(m, 'model')
+        for k in ('batch_size', 'max_new_tokens'): check_positive(k, getattr(self, k), integer=True)
+        if self.limit is not None: check_positive('limit', self.limit, integer=True)
+        need(self.n_boot >= 0, 'n_boot', self.n_boot, 'an integer >= 0')
+        for s in self.slice_fn:
+            mod, _, fn = s.partition(':')
+            need(bool(fn) and re.fullmatch(r'[\w.]+', mod) is not None, 'slice_fn', s, "'module:function'")
+            try: found = importlib.util.find_spec(mod) is not None
+            except (ImportError, ValueError): found = False
+            need(found, 'slice_fn', s, 'an importable module')
+        need(not Path(self.out).is_file(), 'out', self.out, 'a folder (it is a file)')
+        if self.test_file is not None: return self.check_lengths()  # the test file replaces --data
+        return DataArgs.check(self)
+
+@console('medqa-eval')
+def main(argv:list|None=None):
+    "`medqa-eval`: evaluate models and adapters on PubMedQA; prints the table and the report's path; exit 0 on success, 2 on a user error."
     import gc, torch
-    models = [model] if isinstance(model, str) else list(model)
-    adapters = [adapters] if isinstance(adapters, str) else list(adapters or [])
-    methods = {'score': ['score'], 'generate': ['generate'], 'both': ['score', 'generate']}.get(method)
-    if methods is None: raise ValueError(f"method {method!r} is not 'score', 'generate' or 'both'")
-    items = eval_items(split, data, test_file, ground_truth, dev_frac, seed)
-    if limit: items = items[:limit]
-    slices, dt = _slice_fns(slice_fn), getattr(torch, dtype) if dtype else None
-    runs = [(m, a) for m in models for a in ([] if skip_base and adapters else [None]) + adapters]
+    cfg = parse_config(EvalConfig, argv, 'medqa-eval')
+    methods = {'score': ['score'], 'generate': ['generate'], 'both': ['score', 'generate']}[cfg.method]
+    items = eval_items(cfg.split, cfg.data, cfg.test_file, cfg.ground_truth, cfg.dev_frac, cfg.seed)  # data before models
+    if cfg.limit: items = items[:cfg.limit]
+    slices, dt = _slice_fns(cfg.slice_fn), getattr(torch, cfg.dtype) if cfg.dtype else None
+    runs = [(m, a) for m in cfg.model for a in ([] if cfg.skip_base and cfg.adapters else [None]) + cfg.adapters]
     results = []
     for m, a in runs:
         mdl, tk = load_for_eval(m, a, dt)
         base_name = m if a is None else f"{m}+{'/'.join(Path(a).parts[-2:])}"
         for meth in methods:
             name = base_name + ('' if len(methods) == 1 else f' ({meth})')
-            results.append(evaluate_model(mdl, tk, items, name, batch_size, max_length, meth, slices, n_boot, max_new_tokens))
+            results.append(evaluate_model(mdl, tk, items, name, cfg.batch_size, cfg.max_length, meth, slices, cfg.n_boot, cfg.max_new_tokens))
             print(f"{name}: " + (f"accuracy {results[-1]['metrics']['accuracy']:.3f}, macro-F1 {results[-1]['metrics']['macro_f1']:.3f}"
                                  if 'accuracy' in results[-1]['metrics'] else 'predictions only (no labels)'), flush=True)
         del mdl; gc.collect()
-    report = write_eval_report(results, out)
+    report = write_eval_report(results, cfg.out)
     print(report_table(results)); print(f"\nreport: {report}")
-    return report

@@ -11,15 +11,16 @@ from .data import ensure_chat_template
 
 # %% auto #0
 __all__ = ['EMBEDDED', 'EMBEDDED_GGUF', 'PEFT_METHODS', 'ModelError', 'embedded_gguf', 'gguf_to_hf', 'resolve_model',
-           'load_tokenizer', 'pick_dtype', 'precision_flags', 'quant_config', 'lora_config', 'load_model', 'tiny_llama',
-           'count_parameters']
+           'check_model_name', 'load_tokenizer', 'pick_dtype', 'precision_flags', 'quant_config', 'lora_config',
+           'load_model', 'tiny_llama', 'count_parameters']
 
 # %% ../nbs/02_modeling.ipynb #83e66bfa
 EMBEDDED = 'embedded'
 EMBEDDED_GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf'
 
-class ModelError(ValueError):
+class ModelError(MedQAError):
     "A model name that cannot be resolved or loaded."
+    what = 'model'
 
 def embedded_gguf() -> Path:
     "The embedded SmolLM2-135M-Instruct GGUF file."
@@ -72,6 +73,26 @@ def resolve_model(name:str|Path=EMBEDDED, # 'embedded', a .gguf file, a local HF
         return str(p)
     if p.exists() or s.startswith(('.', '/', '~')) or s.count('/') != 1:
         raise ModelError(f"{s}: no such model folder or GGUF file, and not a hub id like 'meta-llama/Llama-2-7b-hf'")
+    return s
+
+# %% ../nbs/02_modeling.ipynb #0bf9f00f
+def check_model_name(name:str, # 'embedded', a .gguf file, a local HF folder, or a hub id
+                     opt:str='model_name', # the option, for the message
+                    ) -> str:
+    "Check a model name without loading anything; returns it."
+    from medqa_nb.core import looks_like_path, check_hub_id
+    s = str(name)
+    if s == EMBEDDED: embedded_gguf(); return s  # ModelError when the package is missing
+    if looks_like_path(s):
+        p = Path(s).expanduser()
+        if s.endswith('.gguf'):
+            if not p.is_file(): raise ModelError(f"--{opt} {s}: no such GGUF file")
+        elif not p.is_dir(): raise ModelError(f"--{opt} {s}: no such model folder or .gguf file, and not a hub id like 'meta-llama/Llama-2-7b-hf'")
+        elif not (p/'config.json').is_file(): raise ModelError(f"--{opt} {s}: a folder without config.json is not a model")
+        return s
+    from huggingface_hub import try_to_load_from_cache
+    if isinstance(try_to_load_from_cache(s, 'config.json'), str): return s  # cached: no network needed
+    check_hub_id(s, 'model', ModelError)
     return s
 
 # %% ../nbs/02_modeling.ipynb #afb4a5c9

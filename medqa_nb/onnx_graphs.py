@@ -19,8 +19,9 @@ __all__ = ['MAX_QUESTION_CHARS', 'MAX_ABSTRACT_CHARS', 'EXPORT_META', 'SCORING_G
            'gptq_weights', 'blockwise_int8', 'quantize_onnx']
 
 # %% ../nbs/07_onnx.ipynb #9faf428c
-class ExportError(ValueError):
+class ExportError(MedQAError):
     "A model, adapter or export folder that cannot be used; the message names the path."
+    what = 'export'
 
 MAX_QUESTION_CHARS = 2_000
 MAX_ABSTRACT_CHARS = 20_000
@@ -42,14 +43,17 @@ def model_card(base:str, # base model name
                data:str='PubMedQA PQA-L (qiaojin/PubMedQA, pqa_labeled)', # training data
                metrics:dict|None=None, # evaluation metrics, e.g. {'accuracy': 0.71, 'macro_f1': 0.52}
                precision:str='fp32', # weights' precision
+               answer_style:str|None=None, # the run's answer style: 'label' (the word only) or 'explain'; None for a base model
               ) -> str:
     "A Markdown model card for an exported model."
     lines = ['---', 'library_name: transformers', 'tags: [medqa-nb, pubmedqa, lora]', '---', '',
              '# medqa-nb PubMedQA model', '',
              f"- **Base model:** `{base}`", f"- **Adapter:** {f'`{adapter}` (LoRA, merged)' if adapter else 'none'}",
              f"- **Training data:** {data}", f"- **Precision:** {precision}", '',
-             'Answers a biomedical research question about a PubMed abstract with *yes*, *no* or *maybe*, and can '
-             'explain its answer. The prompt is built by `medqa_nb.data.make_example` with the system prompt:', '',
+             'Answers a biomedical research question about a PubMed abstract with *yes*, *no* or *maybe*'
+             + (' (the label only: it was fine-tuned to answer with the word, so it cannot explain its answer).'
+                if answer_style == 'label' else ', and can explain its answer.')
+             + ' The prompt is built by `medqa_nb.data.make_example` with the system prompt:', '',
              f"> {SYSTEM_PROMPT}", '', '## Metrics', '']
     lines += ([f"| metric | value |", "|---|---|"] + [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
                                                       for k, v in metrics.items()]) if metrics else ['Not evaluated.']
@@ -74,6 +78,7 @@ def merge_adapter(adapter:str|Path, # a PEFT LoRA adapter folder
                   base:str|None=None, # the base model; default: the adapter's `base_model_name_or_path`
                   metrics:dict|None=None, # evaluation metrics for the model card
                   data:str='PubMedQA PQA-L (qiaojin/PubMedQA, pqa_labeled)', # training data, for the model card
+                  answer_style:str|None=None, # the run's answer style, for the model card
                  ) -> Path:
     "Merge a LoRA adapter into its base model reloaded in fp32; save safetensors, tokenizer and model card."
     import torch
@@ -89,7 +94,7 @@ def merge_adapter(adapter:str|Path, # a PEFT LoRA adapter folder
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         load_tokenizer(base).save_pretrained(tmp)
-        (tmp/'README.md').write_text(model_card(str(base), str(adapter), data, metrics))
+        (tmp/'README.md').write_text(model_card(str(base), str(adapter), data, metrics, answer_style=answer_style))
         return replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise

@@ -21,8 +21,9 @@ __all__ = ['SOURCES', 'SEMANTIC_TYPES', 'KB_VERSION', 'ADAM_FILE', 'SCISPACY_LIN
            'sense_accuracy', 'scispacy_linker']
 
 # %% ../nbs/03_terminology.ipynb #8d7be5b7
-class TerminologyError(ValueError):
+class TerminologyError(MedQAError):
     "Bad input to terminology normalization; the message names the input, the field and what was wrong."
+    what = 'terminology'
 
 # %% ../nbs/03_terminology.ipynb #b6db2991
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -491,23 +492,18 @@ def _check_text(text, what='text'):
     if not isinstance(text, str): raise TerminologyError(f"{what}: expected a string, got {type(text).__name__}")
     if not text.strip(): raise TerminologyError(f"{what}: empty text")
 
-def _phrase_matcher(forms:list, name:str='matcher', path:Path|None=None):
-    "A spaCy `PhraseMatcher` over normalized `forms` (and its vocab), pickled in the cache and rebuilt when the forms change."
-    import hashlib, pickle, spacy
+def _phrase_matcher(forms:list, # normalized forms, one pattern each (words separated by single spaces)
+                   ):
+    "A spaCy `PhraseMatcher` over `forms` and its vocab, built from the words' hashes (no `Doc` per pattern, no cache file)."
+    import spacy
     from spacy.matcher import PhraseMatcher
-    from spacy.tokens import Doc
-    key = hashlib.sha1(('\n'.join(forms) + spacy.__version__).encode()).hexdigest()[:10]
-    path = path or cache_dir()/'terminology'/f'{name}-{key}.pkl'
-    if path.is_file():
-        try: return pickle.loads(path.read_bytes())
-        except Exception: pass  # a stale or broken cache: rebuild
     vocab = spacy.blank('en').vocab
+    add = vocab.strings.add  # interns a word and returns its hash: the token's ORTH value
     matcher = PhraseMatcher(vocab, attr='ORTH')
-    matcher.add('TERM', [Doc(vocab, words=f.split(' ')) for f in forms])
-    atomic_write(path, pickle.dumps((vocab, matcher)))
+    matcher.add('TERM', [tuple(add(w) for w in f.split(' ')) for f in forms if f])
     return vocab, matcher
 
-def _load_matcher(kb:ConceptKB, path:Path|None=None): return _phrase_matcher(kb.match_forms, 'matcher', path)
+def _load_matcher(kb:ConceptKB): return _phrase_matcher(kb.match_forms)
 
 def _longest_matches(vocab, matcher, text:str) -> list[tuple]:
     "`(start, end, normalized form)` of each phrase `matcher` finds in `text`: longest first, no overlaps."
