@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #b4412172
 from __future__ import annotations
-import gzip, json, math, os, random, shutil, tempfile
+import gzip, json, math, os, random, re, shutil, tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +17,8 @@ __all__ = ['HUB_ID', 'CONFIG_FILES', 'SYSTEM_PROMPT', 'ANSWER_STYLES', 'LLAMA3_T
            'read_json_file', 'read_pubmedqa_json', 'default_data_dir', 'parse_hub_row', 'records_to_dataset',
            'check_source', 'load_pubmedqa', 'label_counts', 'train_dev_split', 'read_pmids', 'official_test_split',
            'publisher_split', 'cv_folds', 'format_abstract', 'answer_text', 'build_messages', 'ensure_chat_template',
-           'render_chat', 'make_example', 'token_length_stats', 'write_predictions', 'read_predictions', 'DataArgs']
+           'render_chat', 'section_rank', 'fit_sections', 'make_example', 'token_length_stats', 'write_predictions',
+           'read_predictions', 'DataArgs']
 
 # %% ../nbs/01_data.ipynb #75e6597b
 HUB_ID = 'qiaojin/PubMedQA'
@@ -324,9 +325,40 @@ def render_chat(tok, # a tokenizer with a chat template
     "The prompt text: the conversation up to the assistant's turn."
     return ensure_chat_template(tok).apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
 
-# %% ../nbs/01_data.ipynb #3cb52cd8
+# %% ../nbs/01_data.ipynb #929f8cad
+_RESULTS = re.compile(r'RESULT|FINDING|OUTCOME|CONCLUSION|DISCUSSION|LIMITATION', re.I)
+_AIMS = re.compile(r'OBJECTIVE|AIM|PURPOSE|BACKGROUND|INTRODUCTION|HYPOTHES|CONTEXT|RATIONALE', re.I)
+
 def _n(tok, text): return len(tok(text, add_special_tokens=False)['input_ids'])
 
+def section_rank(label:str, # a section label: RESULTS, METHODS, ...
+                 last:bool, # is it the abstract's last section?
+                ) -> int:
+    "0 for results-like sections and the last one (kept first), 1 for background and aims, 2 for the rest (methods...)."
+    if _RESULTS.search(label or '') or last: return 0
+    return 1 if _AIMS.search(label or '') else 2
+
+def fit_sections(contexts:list, # the abstract's sections
+                 labels:list, # their section labels
+                 tok, # tokenizer
+                 budget:int, # tokens the abstract may take
+                ) -> str:
+    "The abstract in at most about `budget` tokens: whole sections dropped, lowest rank first; results kept (their start cut if they alone are too long)."
+    paras = [format_abstract([c], [l]) for c, l in zip(contexts, labels)]
+    n = [_n(tok, p) + 1 for p in paras]
+    rank = [section_rank(l, i == len(paras) - 1) for i, l in enumerate(labels)]
+    order = sorted(range(len(paras)), key=lambda i: (rank[i], -i))
+    keep, used = set(), 0
+    for i in order:
+        if used + n[i] <= budget: keep.add(i); used += n[i]
+    if not any(rank[i] == 0 for i in keep):  # the results alone are too long: keep their end
+        i, lab = order[0], labels[order[0]].strip()
+        head = f"{lab.upper()}: ... " if lab else '... '
+        ids = tok(paras[i], add_special_tokens=False)['input_ids']
+        return head + tok.decode(ids[-max(budget - _n(tok, head) - 4, 16):]).lstrip()
+    return '\n'.join(paras[i] for i in sorted(keep))
+
+# %% ../nbs/01_data.ipynb #3cb52cd8
 def make_example(item:dict, # a schema record
                  tok, # tokenizer
                  max_length:int|None=512, # prompt + completion budget in tokens; None for no limit
@@ -334,20 +366,27 @@ def make_example(item:dict, # a schema record
                  system:str=SYSTEM_PROMPT, # system message
                  abstract:str|None=None, # the abstract text, when it was rewritten (e.g. normalized); default from the item
                 ) -> dict:
-    "A prompt/completion pair for one item, the abstract cut to fit `max_length`."
-    abstract = abstract if abstract is not None else format_abstract(item['contexts'], item['labels'])
+    "A prompt/completion pair for one item, the abstract cut to fit `max_length` (by sections where the item has labels)."
+    given = abstract is not None
+    abstract = abstract if given else format_abstract(item['contexts'], item['labels'])
     completion = answer_text(item['final_decision'], item.get('long_answer', ''), style) if item.get('final_decision') else ''
     eos = tok.eos_token or ''
     prompt = render_chat(tok, build_messages(item['question'], abstract, system=system))
     cut = 0
     if max_length is not None:
         over = _n(tok, prompt) + _n(tok, completion + eos) - max_length
+        if over > 0 and not given and any(l.strip() for l in item['labels']):
+            full = _n(tok, abstract)
+            abstract = fit_sections(item['contexts'], item['labels'], tok, full - over - 8)
+            cut = max(full - _n(tok, abstract), 0)
+            prompt = render_chat(tok, build_messages(item['question'], abstract, system=system))
+            over = _n(tok, prompt) + _n(tok, completion + eos) - max_length
         if over > 0:
             ids = tok(abstract, add_special_tokens=False)['input_ids']
             keep = len(ids) - over - 8  # a margin: re-tokenizing the cut text can merge differently
             if keep < 16: raise ValueError(f"PMID {item.get('pmid')}: max_length={max_length} leaves no room for the abstract")
             abstract = tok.decode(ids[:keep]).rstrip() + ' ...'
-            cut = len(ids) - keep
+            cut += len(ids) - keep
             prompt = render_chat(tok, build_messages(item['question'], abstract, system=system))
     return dict(pmid=item['pmid'], prompt=prompt, completion=completion, label=item.get('final_decision', ''),
                 n_tokens=_n(tok, prompt) + _n(tok, completion + eos), n_cut=cut)

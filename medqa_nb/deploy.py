@@ -334,6 +334,10 @@ def export_pipeline(base:str=EMBEDDED, # base model name
                 warnings.warn(f"int8 '{method}' {why}: writing 'blockwise' int8 instead (finer scales, at about fp32 speed)")
                 method, guarded = 'blockwise', False
                 paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **quant_kw)
+        if chk is not None and method != 'blockwise':  # the check travels with the model
+            meta_f = paths['onnx_int8']/EXPORT_META; meta = json.loads(meta_f.read_text())
+            meta['check'] = dict(items=n, agreement=round(chk['agreement'], 4), rescored=round(chk['rescored'], 4))
+            atomic_write(meta_f, json.dumps(meta, indent=1))
         card = (paths['onnx_int8']/'README.md')
         scheme = f"{method}, near-ties re-scored in fp32" if guarded else method
         if card.exists(): card.write_text(card.read_text().replace('**Precision:** fp32', f'**Precision:** int8 ({scheme})'))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses, json, os, shutil, time
 from pathlib import Path
 from .core import LABELS, atomic_write
-from .data import load_pubmedqa, cv_folds
+from .data import load_pubmedqa, cv_folds, make_example
 from .modeling import resolve_model
 from .core import console, parse_config
 from .train import (TrainConfig, train, split_for, tuned_model, evaluate_run, complete_checkpoints,
@@ -15,7 +15,7 @@ from .train import (TrainConfig, train, split_for, tuned_model, evaluate_run, co
 
 # %% auto #0
 __all__ = ['CV_HEADER', 'CV_DEFAULTS', 'CPU_SCHEDULE', 'cv_fold', 'cv_summary', 'cv_row', 'cross_validate', 'cv_main',
-           'pipeline_config', 'pipeline', 'pipeline_main']
+           'int8_speedup', 'pipeline_config', 'pipeline', 'pipeline_main']
 
 # %% ../nbs/09_pipeline.ipynb #45ac58ea
 def cv_fold(cfg:TrainConfig, # the study's config; its `output_dir` is the study folder
@@ -107,8 +107,31 @@ def cv_main(argv:list|None=None):
     s = cross_validate(cfg)
     if s: print(CV_HEADER + '\n' + cv_row(Path(cfg.output_dir).name, s))
 
+# %% ../nbs/09_pipeline.ipynb #1b99c26d
+def int8_speedup(int8_dir:str|Path, # an int8 export folder
+                 model_dir:str|Path, # the fp32 model it was exported from
+                 items:list, # schema records, timed one at a time
+                 max_length:int=512, # prompt budget in tokens
+                ) -> dict:
+    "Median per-question latency of PyTorch fp32 and of the int8 export on this machine, and their ratio."
+    import statistics, torch
+    from transformers import AutoModelForCausalLM
+    from medqa_nb.deploy import OnnxPredictor, torch_last_logits
+    pred = OnnxPredictor(int8_dir)
+    prompts = [make_example(it, pred.tok, max_length)['prompt'] for it in items]
+    model = AutoModelForCausalLM.from_pretrained(resolve_model(str(model_dir)), dtype=torch.float32).eval()
+    fp32 = lambda ps: torch_last_logits(model, pred.tok, ps)
+    def median_s(f):
+        f(prompts[:1])  # warm-up
+        ts = []
+        for p in prompts: t = time.perf_counter(); f([p]); ts.append(time.perf_counter() - t)
+        return statistics.median(ts)
+    t32, t8 = median_s(fp32), median_s(pred.label_logits)
+    return dict(items=len(prompts), pytorch_fp32_ms=round(t32 * 1e3, 1), int8_ms=round(t8 * 1e3, 1), speedup=round(t32 / t8, 2),
+                threads=torch.get_num_threads())
+
 # %% ../nbs/09_pipeline.ipynb #3cb0977a
-CPU_SCHEDULE = dict(max_length=384, max_steps=40, batch_size=2, grad_accum=2, gradient_checkpointing=False, save_steps=20)
+CPU_SCHEDULE = dict(recipe='last_layer', max_length=256, batch_size=16, augment='', save_steps=0)  # the main job without a GPU
 
 def pipeline_config(argv:list|None=None) -> TrainConfig:
     "The main job's config, checked: `TrainConfig` defaults, the CPU schedule without a GPU, then the command line."
@@ -120,7 +143,7 @@ def pipeline(cfg:TrainConfig) -> dict:
     t = time.time(); m = train(cfg); times['train_s'] = round(time.time() - t, 1)
     t = time.time(); results = evaluate_run(cfg); times['eval_s'] = round(time.time() - t, 1)
     summary = dict(train=m, eval={r['name']: {k: r['metrics'][k] for k in ('accuracy', 'macro_f1')} for r in results})
-    try: from medqa_nb.deploy import EXPORT_META, export_pipeline, predict_one
+    try: from medqa_nb.deploy import EXPORT_META, OnnxPredictor, export_pipeline
     except ImportError: export_pipeline = None
     if export_pipeline is not None:
         t = time.time()
@@ -130,11 +153,13 @@ def pipeline(cfg:TrainConfig) -> dict:
         paths = export_pipeline(resolve_model(base), adapter, out/'export', metrics=summary['eval'].get('fine-tuned'),
                                 max_length=cfg.max_length, calibration_items=train_items[-16:], check_items=dev_items)
         item = dev_items[0]
-        pred = predict_one(paths['onnx_int8'], item['question'], item['contexts'])
+        pred = OnnxPredictor(paths['onnx_int8']).predict_batch([item])[0]  # the evaluation's prompt, sections and all
         q = json.loads((paths['onnx_int8']/EXPORT_META).read_text())
         summary['export'] = dict(paths={k: str(v) for k, v in paths.items()},
                                  int8=dict(method=q['quantization']['method'], residual=q['quantization'].get('residual'),
-                                           rounding=q['quantization'].get('rounding', {}).get('method'), guard=q.get('guard')),
+                                           rounding=q['quantization'].get('rounding', {}).get('method'), guard=q.get('guard'),
+                                           check=q.get('check'), speed=int8_speedup(paths['onnx_int8'], base if adapter is None else paths['merged'],
+                                                                                    dev_items[:10], cfg.max_length)),
                                  sample=dict(pmid=item['pmid'], question=item['question'], gold=item['final_decision'],
                                              predicted=pred['label'], probs=pred['probs']))
         times['export_s'] = round(time.time() - t, 1)
@@ -154,5 +179,9 @@ def pipeline_main(argv:list|None=None):
         scheme = q['method'] + (f", two int8 passes in {'/'.join(q['residual'])}" if q.get('residual') else '') + \
                  (", weights rounded by GPTQ" if q.get('rounding') == 'gptq' else '') + \
                  (f", near-ties (int8 margin < {q['guard']['margin']}) re-scored in fp32" if q['guard'] else '')
-        print(f"int8 ONNX model: {s['export']['paths'].get('onnx_int8')} ({scheme})\nsample (PMID {x['pmid']}): {x['question']}\n"
+        chk, sp = q.get('check') or {}, q.get('speed') or {}
+        print(f"int8 ONNX model: {s['export']['paths'].get('onnx_int8')} ({scheme})")
+        if chk: print(f"  keeps fp32's label on {chk['agreement']:.0%} of {chk['items']} dev items ({chk['rescored']:.0%} re-scored in fp32)")
+        if sp: print(f"  {sp['speedup']}x PyTorch fp32 on this CPU ({sp['int8_ms']} vs {sp['pytorch_fp32_ms']} ms per question, median of {sp['items']}, {sp['threads']} threads)")
+        print(f"sample (PMID {x['pmid']}): {x['question']}\n"
               f"  gold {x['gold']}, predicted {x['predicted']}, probabilities {x['probs']}")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_training.ipynb #4e563c49
 from __future__ import annotations
-import argparse, dataclasses, json, os, random, re, shutil, sys, time
+import argparse, dataclasses, json, math, os, random, re, shutil, sys, time
 from collections import Counter
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
@@ -14,12 +14,15 @@ from .data import (ANSWER_STYLES, load_pubmedqa, train_dev_split, cv_folds, make
 from .augmentation import oversample
 from .modeling import (EMBEDDED, PEFT_METHODS, ModelError, resolve_model, load_tokenizer, load_model, lora_config,
                                pick_dtype, precision_flags)
+from .evaluate import label_token_ids
+
 
 # %% auto #0
-__all__ = ['DEEPSPEED_CONFIGS', 'RECIPES', 'FULL_FT_MAX_PARAMS', 'TrainConfig', 'config_parser', 'parse_config',
-           'resolve_deepspeed', 'resolve_recipe', 'check_config', 'split_for', 'sft_dataset', 'sft_config',
-           'build_trainer', 'complete_checkpoints', 'resume_path', 'save_final', 'train', 'tuned_model', 'evaluate_run',
-           'main']
+__all__ = ['DEEPSPEED_CONFIGS', 'RECIPES', 'FULL_FT_MAX_PARAMS', 'LAST_LAYER_CLASS_POWER', 'TrainConfig', 'config_parser',
+           'parse_config', 'resolve_deepspeed', 'resolve_recipe', 'check_config', 'split_for', 'sft_dataset',
+           'sft_config', 'build_trainer', 'complete_checkpoints', 'resume_path', 'save_final', 'train',
+           'last_layer_inputs', 'last_layer_logits', 'fit_last_layer', 'train_last_layer', 'tuned_model',
+           'evaluate_run', 'main']
 
 # %% ../nbs/06_training.ipynb #875b1611
 @dataclass
@@ -29,7 +32,7 @@ class TrainConfig:
     data: str|None = None # PubMedQA source: hub id (qiaojin/PubMedQA), file or folder; default: the local copy
     data_config: str = 'pqa_labeled' # hub config / which local file
     output_dir: str = 'runs/medqa' # the run folder
-    recipe: str = 'auto' # 'full', 'qlora', or 'auto' (full fine-tuning below 1B parameters, QLoRA above): the defaults of the next four flags
+    recipe: str = 'auto' # 'full', 'qlora', 'last_layer' (the CPU recipe), or 'auto' (full fine-tuning below 1B parameters, QLoRA above): the defaults of the next four flags
     use_peft: bool|None = None # train adapters (else full fine-tuning); default: the recipe's
     peft_method: str|None = None # 'qlora' (4-bit NF4 base) or 'lora'; default: the recipe's
     learning_rate: float|None = None # peak learning rate (cosine schedule); default: the recipe's
@@ -116,7 +119,8 @@ def resolve_deepspeed(ds:str|None, # a JSON file, or a built-in name ('z3')
 
 # %% ../nbs/06_training.ipynb #b9f03640
 RECIPES = {'full': dict(use_peft=False, peft_method='qlora', learning_rate=5e-5, epochs=3.0),
-           'qlora': dict(use_peft=True, peft_method='qlora', learning_rate=1e-3, epochs=4.0)}
+           'qlora': dict(use_peft=True, peft_method='qlora', learning_rate=1e-3, epochs=4.0),
+           'last_layer': dict(use_peft=False, peft_method='qlora', learning_rate=1e-3, epochs=16.0)}  # the CPU recipe (below)
 FULL_FT_MAX_PARAMS = 1e9  # larger models are trained with adapters by default
 
 def resolve_recipe(cfg:TrainConfig) -> TrainConfig:
@@ -255,6 +259,11 @@ def train(cfg:TrainConfig) -> dict:
     set_seed(cfg.seed)
     tok = load_tokenizer(cfg.model_name, padding_side='right')
     train_items, dev_items = split_for(cfg)
+    if cfg.recipe == 'last_layer':  # no trainer: class weights instead of oversampling, no augmentation
+        atomic_write(out/'config.json', json.dumps(asdict(cfg), indent=2))
+        m = train_last_layer(cfg, train_items[:cfg.limit] if cfg.limit else train_items, tok, out)
+        atomic_write(out/'metrics.json', json.dumps(m, indent=2))
+        return m
     if cfg.augment:
         from medqa_nb.augmentation import check_no_leak
         check_no_leak(train_items, dev_items)
@@ -272,6 +281,128 @@ def train(cfg:TrainConfig) -> dict:
     m['final_logged_loss'] = losses[-1] if losses else None
     if _is_main(): atomic_write(out/'metrics.json', json.dumps(m, indent=2))
     return m
+
+# %% ../nbs/06_training.ipynb #9fdce114
+LAST_LAYER_CLASS_POWER = 0.75  # class weights (n / (3 n_c)) ** power in the last-layer loss
+
+def last_layer_inputs(model, # a Llama-family causal LM (fp32, eval mode)
+                      tok, # its tokenizer
+                      prompts:list, # prompt texts
+                      batch_size:int=8, # prompts per forward pass (left-padded, as the evaluation batches them)
+                     ) -> list:
+    "The hidden states entering the last decoder layer, one [tokens, hidden] tensor per prompt, computed once."
+    import torch
+    ids = [tok(p, add_special_tokens=False)['input_ids'] for p in prompts]
+    layers, norm = model.model.layers, model.model.norm
+    order, out = sorted(range(len(ids)), key=lambda i: -len(ids[i])), [None] * len(ids)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    model.model.layers, model.model.norm = layers[:-1], torch.nn.Identity()
+    try:
+        with torch.inference_mode():
+            for b in range(0, len(order), batch_size):
+                idx = order[b:b + batch_size]; n = max(len(ids[i]) for i in idx)
+                x = torch.full((len(idx), n), pad, dtype=torch.long); m = torch.zeros((len(idx), n), dtype=torch.long)
+                for r, i in enumerate(idx): x[r, n - len(ids[i]):] = torch.tensor(ids[i]); m[r, n - len(ids[i]):] = 1
+                h = model.model(input_ids=x.to(model.device), attention_mask=m.to(model.device),
+                                position_ids=(m.cumsum(-1) - 1).clamp(min=0).to(model.device)).last_hidden_state
+                for r, i in enumerate(idx): out[i] = h[r, n - len(ids[i]):].clone()
+    finally: model.model.layers, model.model.norm = layers, norm
+    return out
+
+def _pad_left(hs:list):
+    import torch
+    n = max(h.shape[0] for h in hs)
+    x = hs[0].new_zeros((len(hs), n, hs[0].shape[1])); m = torch.zeros((len(hs), n), dtype=torch.bool, device=hs[0].device)
+    for r, h in enumerate(hs): x[r, n - h.shape[0]:] = h; m[r, n - h.shape[0]:] = True
+    return x, m
+
+def last_layer_logits(model, # a Llama-family causal LM
+                      hs:list, # last-layer inputs (`last_layer_inputs`), one per item
+                      token_ids:list, # vocabulary ids to return logits for (the label tokens)
+                      head=None, # [len(token_ids), hidden] rows to use instead of the output matrix's
+                     ):
+    "The logits of `token_ids` at each item's last position, running the last decoder layer alone."
+    import torch, torch.nn.functional as F
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, repeat_kv
+    h, mask = _pad_left(hs)
+    layer, attn, cfg = model.model.layers[-1], model.model.layers[-1].self_attn, model.config
+    B, T, _ = h.shape; hd, nh, nkv = attn.head_dim, cfg.num_attention_heads, cfg.num_key_value_heads
+    pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    cos, sin = model.model.rotary_emb(h, pos)
+    x = layer.input_layernorm(h)
+    k = attn.k_proj(x).view(B, T, nkv, hd).transpose(1, 2); v = attn.v_proj(x).view(B, T, nkv, hd).transpose(1, 2)
+    _, k = apply_rotary_pos_emb(k, k, cos, sin)
+    q = attn.q_proj(x[:, -1:]).view(B, 1, nh, hd).transpose(1, 2)
+    q, _ = apply_rotary_pos_emb(q, q, cos[:, -1:], sin[:, -1:])
+    o = F.scaled_dot_product_attention(q, repeat_kv(k, nh // nkv), repeat_kv(v, nh // nkv), attn_mask=mask[:, None, None, :], scale=attn.scaling)
+    y = h[:, -1] + attn.o_proj(o.transpose(1, 2).reshape(B, nh * hd))
+    y = y + layer.mlp(layer.post_attention_layernorm(y))
+    return model.model.norm(y) @ (head if head is not None else model.lm_head.weight[token_ids]).T
+
+# %% ../nbs/06_training.ipynb #eb1baf87
+def fit_last_layer(model, # a Llama-family causal LM in fp32 (its last layer, final norm and label rows change in place)
+                   hs:list, # last-layer inputs, one per training item
+                   y:list, # label index of each item (`LABELS` order)
+                   token_ids:list, # the label tokens' vocabulary ids
+                   epochs:int=16, # passes over the items
+                   lr:float=1e-3, # peak AdamW learning rate (10% linear warm-up, cosine decay)
+                   batch_size:int=16, # items per step, of similar lengths
+                   class_power:float=LAST_LAYER_CLASS_POWER, # class weights (n / (3 n_c)) ** power
+                   seed:int=42, # shuffling seed
+                  ) -> dict:
+    "Train the last decoder layer, the final norm and the label rows on the answer token; returns the loss per epoch."
+    import torch, torch.nn.functional as F
+    torch.manual_seed(seed); rng = random.Random(seed)
+    layer = model.model.layers[-1]
+    for p in model.parameters(): p.requires_grad_(False)
+    head = torch.nn.Parameter(model.lm_head.weight[token_ids].detach().clone())
+    params = [*layer.parameters(), *model.model.norm.parameters(), head]
+    for p in params: p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.)
+    by_len = sorted(range(len(hs)), key=lambda i: hs[i].shape[0])
+    batches = [by_len[i:i + batch_size] for i in range(0, len(by_len), batch_size)]
+    steps = epochs * len(batches); warm = max(1, steps // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, steps - warm))))
+    c = Counter(y); w = torch.tensor([(len(y) / (len(LABELS) * c[k])) ** class_power if c[k] else 0. for k in range(len(LABELS))])
+    w = w / w[torch.tensor(y)].mean()
+    yt, hist = torch.tensor(y), []
+    model.train()
+    for _ in range(epochs):
+        rng.shuffle(batches); tot = 0.
+        for idx in batches:
+            loss = F.cross_entropy(last_layer_logits(model, [hs[i] for i in idx], token_ids, head), yt[idx], weight=w)
+            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+            tot += loss.item() * len(idx)
+        hist.append(round(tot / len(hs), 4))
+    model.eval()
+    for p in model.parameters(): p.requires_grad_(True)
+    with torch.no_grad(): model.lm_head.weight[token_ids] = head.detach()  # the tied rows: input embeddings of the labels too
+    return dict(loss=hist, steps=steps)
+
+# %% ../nbs/06_training.ipynb #d75a0963
+def train_last_layer(cfg:TrainConfig, # a resolved config (`recipe='last_layer'`)
+                     train_items:list, # schema records of the training split
+                     tok, # the model's tokenizer
+                     out:Path, # the run folder
+                    ) -> dict:
+    "The `last_layer` recipe: cache the frozen layers' output, fit the last layer, save the whole model to `out/adapter`."
+    import torch
+    from transformers import AutoModelForCausalLM
+    if not _on_gpu(): torch.set_num_threads(max(1, os.cpu_count() or 1))
+    t0 = time.time()
+    model = AutoModelForCausalLM.from_pretrained(resolve_model(cfg.model_name), dtype=torch.float32).eval()
+    if _on_gpu(): model = model.cuda()
+    prompts = [make_example(it, tok, cfg.max_length, cfg.answer_style)['prompt'] for it in train_items]
+    ids = [i[0] for i in label_token_ids(tok, prompts[0])]
+    y = [LABELS.index(it['final_decision']) for it in train_items]
+    hs = last_layer_inputs(model, tok, prompts, batch_size=cfg.eval_batch_size); t1 = time.time()
+    r = fit_last_layer(model, hs, y, ids, int(cfg.epochs), cfg.learning_rate, cfg.batch_size, seed=cfg.seed)
+    stage = out/'.adapter.tmp'; shutil.rmtree(stage, ignore_errors=True)
+    model.save_pretrained(stage); tok.save_pretrained(stage); replace_dir(stage, out/'adapter')
+    return dict(train_loss=r['loss'][-1], loss_per_epoch=r['loss'], global_step=r['steps'], n_train=len(train_items),
+                cache_s=round(t1 - t0, 1), wall_s=round(time.time() - t0, 1), peak_memory_gb=_peak_memory_gb(),
+                device=_device_name(), world_size=1, resumed_from=None, train_labels=dict(Counter(it['final_decision'] for it in train_items)),
+                train_samples_per_second=round(len(train_items) * int(cfg.epochs) / max(time.time() - t1, 1e-9), 1))
 
 # %% ../nbs/06_training.ipynb #f681fafb
 def tuned_model(output_dir:str|Path, # a run folder
