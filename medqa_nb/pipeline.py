@@ -9,7 +9,7 @@ from pathlib import Path
 from .core import LABELS, atomic_write
 from .data import load_pubmedqa, cv_folds, make_example
 from .modeling import resolve_model
-from .core import console, parse_config
+from .core import console, parse_config, quiet
 from .train import (TrainConfig, train, split_for, tuned_model, evaluate_run, complete_checkpoints,
                              _is_main, _on_gpu)
 
@@ -107,7 +107,7 @@ def cv_main(argv:list|None=None):
     s = cross_validate(cfg)
     if s: print(CV_HEADER + '\n' + cv_row(Path(cfg.output_dir).name, s))
 
-# %% ../nbs/09_pipeline.ipynb #1b99c26d
+# %% ../nbs/09_pipeline.ipynb #95e33c25
 def int8_speedup(int8_dir:str|Path, # an int8 export folder
                  model_dir:str|Path, # the fp32 model it was exported from
                  items:list, # schema records, timed one at a time
@@ -170,6 +170,7 @@ def pipeline(cfg:TrainConfig) -> dict:
 @console('medqa-pipeline')
 def pipeline_main(argv:list|None=None):
     "The one-command main job: fine-tune, evaluate, export (summary in `<output_dir>/pipeline.json`)."
+    quiet()  # the printout shows results, not progress bars
     t0 = time.time()
     cfg = pipeline_config(argv)
     s = pipeline(cfg)

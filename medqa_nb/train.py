@@ -6,44 +6,42 @@
 from __future__ import annotations
 import argparse, dataclasses, json, math, os, random, re, shutil, sys, time
 from collections import Counter
-from dataclasses import dataclass, asdict, fields
+from dataclasses import dataclass, asdict, field, fields
 from pathlib import Path
-from .core import LABELS, MedQAError, asset, atomic_write, replace_dir
-from .data import (ANSWER_STYLES, load_pubmedqa, train_dev_split, cv_folds, make_example, label_counts,
+from typing import Literal
+from fastcore.basics import patch
+from .core import (LABELS, MedQAError, OptionError, asset, atomic_write, replace_dir, console, parse_config, need,
+                           finite, check_positive, check_share)
+from .data import (ANSWER_STYLES, DataArgs, load_pubmedqa, train_dev_split, cv_folds, make_example, label_counts,
                            PubMedQAError)
-from .augmentation import oversample
-from .modeling import (EMBEDDED, PEFT_METHODS, ModelError, resolve_model, load_tokenizer, load_model, lora_config,
-                               pick_dtype, precision_flags)
+from .augmentation import AUG_OPS, oversample
+from .modeling import (EMBEDDED, PEFT_METHODS, ModelError, check_model_name, resolve_model, load_tokenizer, load_model,
+                               lora_config, pick_dtype, precision_flags)
 from .evaluate import label_token_ids
 
-
 # %% auto #0
-__all__ = ['DEEPSPEED_CONFIGS', 'RECIPES', 'FULL_FT_MAX_PARAMS', 'LAST_LAYER_CLASS_POWER', 'TrainConfig', 'config_parser',
-           'parse_config', 'resolve_deepspeed', 'resolve_recipe', 'check_config', 'split_for', 'sft_dataset',
-           'sft_config', 'build_trainer', 'complete_checkpoints', 'resume_path', 'save_final', 'train',
-           'last_layer_inputs', 'last_layer_logits', 'fit_last_layer', 'train_last_layer', 'tuned_model',
-           'evaluate_run', 'main']
+__all__ = ['DEEPSPEED_CONFIGS', 'RECIPES', 'FULL_FT_MAX_PARAMS', 'LAST_LAYER_CLASS_POWER', 'TrainConfig', 'resolve_deepspeed',
+           'resolve_recipe', 'split_for', 'sft_dataset', 'sft_config', 'build_trainer', 'complete_checkpoints',
+           'resume_path', 'save_final', 'train', 'last_layer_inputs', 'last_layer_logits', 'fit_last_layer',
+           'train_last_layer', 'tuned_model', 'evaluate_run', 'main']
 
 # %% ../nbs/06_training.ipynb #875b1611
 @dataclass
-class TrainConfig:
+class TrainConfig(DataArgs):
     "Everything a training or evaluation run needs."
-    model_name: str = EMBEDDED # 'embedded', a hub id (meta-llama/Llama-2-7b-hf), a local HF folder or a .gguf file
-    data: str|None = None # PubMedQA source: hub id (qiaojin/PubMedQA), file or folder; default: the local copy
-    data_config: str = 'pqa_labeled' # hub config / which local file
+    model_name: str = field(default=EMBEDDED, metadata={'aliases': ['--model']}) # 'embedded', a hub id (meta-llama/Llama-2-7b-hf), a local HF folder or a .gguf file
     output_dir: str = 'runs/medqa' # the run folder
-    recipe: str = 'auto' # 'full', 'qlora', 'last_layer' (the CPU recipe), or 'auto' (full fine-tuning below 1B parameters, QLoRA above): the defaults of the next four flags
+    recipe: Literal['auto', 'full', 'qlora', 'last_layer'] = 'auto' # 'full', 'qlora', 'last_layer' (the CPU recipe), or 'auto' (full fine-tuning below 1B parameters, QLoRA above): the defaults of the next four flags
     use_peft: bool|None = None # train adapters (else full fine-tuning); default: the recipe's
-    peft_method: str|None = None # 'qlora' (4-bit NF4 base) or 'lora'; default: the recipe's
+    peft_method: Literal['qlora', 'lora']|None = None # 'qlora' (4-bit NF4 base) or 'lora'; default: the recipe's
     learning_rate: float|None = None # peak learning rate (cosine schedule); default: the recipe's
     epochs: float|None = None # training epochs (ignored when max_steps > 0); default: the recipe's
     max_steps: int = -1 # stop after this many optimizer steps (-1: use epochs)
     warmup_ratio: float = 0.1 # share of steps for linear warm-up
     batch_size: int = 4 # per-device batch size
     grad_accum: int = 4 # gradient accumulation steps
-    max_length: int = 512 # prompt + answer tokens; the abstract is cut to fit
-    answer_style: str = 'label' # 'label' (the word) or 'explain' (the word and the conclusion)
-    balance: str = 'oversample' # class balance of the training items: 'oversample' or 'none'
+    answer_style: Literal['label', 'explain'] = 'label' # 'label' (the word) or 'explain' (the word and the conclusion)
+    balance: Literal['oversample', 'none'] = 'oversample' # class balance of the training items
     augment: str = 'all' # augmentation ops for the training items (02_augmentation): 'all', or e.g. 'synonym,mask'; 'none' or '' for none
     augment_p: float = 0.15 # share of recognized terms each op rewrites
     augment_copies: int = 1 # augmented variants per training item
@@ -53,10 +51,8 @@ class TrainConfig:
     gradient_checkpointing: bool = True # recompute activations (non-reentrant) to save memory
     cpu_bf16: bool = False # bf16 autocast on CPU
     normalize_terms: bool = False # rewrite abbreviations and link concepts (01_terminology) before building prompts
-    dev_frac: float = 0.1 # held-out share for the dev split
     fold: int = -1 # train on fold k of the official 10-fold CV instead of the dev split (-1: off)
     limit: int = 0 # use only the first N training items after balancing (0: all); for quick CPU runs
-    seed: int = 42 # seed for splits, sampling and initialisation
     eval_only: bool = False # evaluate the model (and the run's adapter, if any) on the dev split; no training
     eval_batch_size: int = 8 # batch size for label scoring
     resume_from_checkpoint: str|None = None # a checkpoint folder, or 'true' for the latest one in output_dir
@@ -70,52 +66,53 @@ class TrainConfig:
         if isinstance(self.augment, str) and self.augment.strip().lower() == 'none': self.augment = ''
 
 # %% ../nbs/06_training.ipynb #d7ce27f9
-def _field_help(cls) -> dict:
-    "The comment beside each field of a dataclass."
-    import inspect
-    try: src = inspect.getsource(cls)
-    except (OSError, TypeError): return {}
-    return dict(re.findall(r'^\s+(\w+):[^#\n]*#\s*(.+)$', src, re.M))
-
-def _to_bool(s): 
-    if s.lower() in ('1', 'true', 'yes'): return True
-    if s.lower() in ('0', 'false', 'no'): return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
-
-def config_parser(cls=TrainConfig, prog:str='medqa-train') -> argparse.ArgumentParser:
-    "An argument parser with one `--flag` per field of `cls`."
-    p = argparse.ArgumentParser(prog=prog, description=cls.__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    helps = _field_help(cls)
-    for f in fields(cls):
-        h = helps.get(f.name, '')
-        typ = re.sub(r'\s*\|\s*None', '', str(f.type))  # `float|None`: a float, or the recipe's default
-        if typ in ('bool', "<class 'bool'>"): p.add_argument(f'--{f.name}', action=argparse.BooleanOptionalAction, default=f.default, help=h)
-        else:
-            t = {'int': int, 'float': float}.get(typ, str)
-            p.add_argument(f'--{f.name}', type=t, default=f.default, help=h)
-    p.add_argument('--local_rank', type=int, default=-1, help='set by the DeepSpeed launcher')
-    return p
-
-def parse_config(argv:list|None=None, cls=TrainConfig, prog='medqa-train'):
-    "A config from command-line arguments."
-    ns = vars(config_parser(cls, prog).parse_args(argv))
-    ns.pop('local_rank', None)
-    return cls(**ns)
-
-# %% ../nbs/06_training.ipynb #88dcdb97
 DEEPSPEED_CONFIGS = {'z3': 'deepspeed_z3.json'}  # built-in configs, shipped in medqa_nb/assets/
 
 def resolve_deepspeed(ds:str|None, # a JSON file, or a built-in name ('z3')
                      ) -> str|None:
-    "A DeepSpeed config file path, checked."
+    "A DeepSpeed config file path, checked (nothing is written)."
     if ds is None: return None
     p = asset(DEEPSPEED_CONFIGS[ds]) if ds in DEEPSPEED_CONFIGS else Path(ds)
-    if not p.is_file(): raise MedQAError(f"{ds}: no such DeepSpeed config (a JSON file, or one of {list(DEEPSPEED_CONFIGS)})")
-    try: c = json.loads(p.read_text())
-    except json.JSONDecodeError as e: raise MedQAError(f"{ds}: DeepSpeed config is not valid JSON: {e}") from None
-    if 'zero_optimization' not in c: raise MedQAError(f"{ds}: DeepSpeed config has no 'zero_optimization' section")
+    need(p.is_file(), 'deepspeed', ds, f"a DeepSpeed JSON file, or one of {list(DEEPSPEED_CONFIGS)}")
+    try: c = json.loads(p.read_text(encoding='utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise OptionError(f"--deepspeed {ds}: not a valid JSON file: {e}") from None
+    need(isinstance(c, dict) and 'zero_optimization' in c, 'deepspeed', ds, "a config with a 'zero_optimization' section")
     return str(p)
+
+@patch
+def check(self:TrainConfig):
+    "Every value checked before any data or model is loaded and before anything is written; returns the config."
+    if self.learning_rate is not None: need(finite(self.learning_rate) and 0 < self.learning_rate < 1, 'learning_rate', self.learning_rate, 'a number in (0, 1)')
+    if self.epochs is not None: check_positive('epochs', self.epochs)
+    need(self.recipe in ('auto', 'full', 'qlora'), 'recipe', self.recipe, "'auto', 'full' or 'qlora'")
+    need(self.peft_method in (None, *PEFT_METHODS), 'peft_method', self.peft_method, f"one of {PEFT_METHODS}")
+    need(self.answer_style in ANSWER_STYLES, 'answer_style', self.answer_style, f"one of {ANSWER_STYLES}")
+    need(self.balance in ('oversample', 'none'), 'balance', self.balance, "'oversample' or 'none'")
+    need(self.max_steps == -1 or self.max_steps >= 1, 'max_steps', self.max_steps, '-1 (use epochs) or an integer >= 1')
+    check_share('warmup_ratio', self.warmup_ratio, lo_open=False)
+    for k in ('batch_size', 'grad_accum', 'eval_batch_size', 'lora_r', 'logging_steps'): check_positive(k, getattr(self, k), integer=True)
+    check_positive('lora_alpha', self.lora_alpha)
+    check_share('lora_dropout', self.lora_dropout, lo_open=False)
+    check_share('augment_p', self.augment_p, hi_open=False)
+    need(self.augment_copies >= 0, 'augment_copies', self.augment_copies, 'an integer >= 0')
+    if self.augment:
+        ops = [o.strip() for o in self.augment.split(',')]
+        need(ops == ['all'] or all(o in AUG_OPS for o in ops), 'augment', self.augment, f"'all', 'none' or some of {','.join(AUG_OPS)}")
+    need(-1 <= self.fold <= 9, 'fold', self.fold, '0..9, or -1 for the dev split')
+    need(self.limit >= 0, 'limit', self.limit, 'an integer >= 0 (0: all)')
+    need(self.save_steps >= 0, 'save_steps', self.save_steps, 'an integer >= 0 (0: no checkpoints)')
+    need(bool(self.report_to.strip()), 'report_to', self.report_to, "'tensorboard', 'none', 'wandb', ...")
+    out = Path(self.output_dir)
+    need(not out.is_file(), 'output_dir', self.output_dir, 'a folder (it is a file)')
+    resolve_deepspeed(self.deepspeed)
+    r = self.resume_from_checkpoint
+    if r is not None and str(r).lower() not in ('false', 'no', ''):
+        if str(r).lower() in ('true', 'yes', 'latest'):
+            need(any((p/'trainer_state.json').is_file() for p in out.glob('checkpoint-*')), 'resume_from_checkpoint', r,
+                 f"a complete checkpoint in {out} (there is none)")
+        else: need((Path(r)/'trainer_state.json').is_file(), 'resume_from_checkpoint', r, 'a complete checkpoint folder (with trainer_state.json)')
+    check_model_name(self.model_name)
+    return DataArgs.check(self)
 
 # %% ../nbs/06_training.ipynb #b9f03640
 RECIPES = {'full': dict(use_peft=False, peft_method='qlora', learning_rate=5e-5, epochs=3.0),
@@ -133,18 +130,6 @@ def resolve_recipe(cfg:TrainConfig) -> TrainConfig:
         else: name = 'full' if count_parameters(cfg.model_name) < FULL_FT_MAX_PARAMS else 'qlora'
     if name not in RECIPES: raise ValueError(f"--recipe {cfg.recipe!r}: expected 'auto' or one of {list(RECIPES)}")
     return dataclasses.replace(cfg, recipe=name, **{k: v if getattr(cfg, k) is None else getattr(cfg, k) for k, v in RECIPES[name].items()})
-
-# %% ../nbs/06_training.ipynb #053eb7e3
-def check_config(cfg:TrainConfig):
-    "Fail fast on values that cannot work."
-    if cfg.recipe not in ('auto', *RECIPES): raise ValueError(f"--recipe {cfg.recipe!r}: expected 'auto' or one of {list(RECIPES)}")
-    if cfg.peft_method is not None and cfg.peft_method not in PEFT_METHODS: raise ValueError(f"--peft_method {cfg.peft_method!r}: expected one of {PEFT_METHODS}")
-    if cfg.answer_style not in ANSWER_STYLES: raise ValueError(f"--answer_style {cfg.answer_style!r}: expected one of {ANSWER_STYLES}")
-    if cfg.balance not in ('oversample', 'none'): raise ValueError(f"--balance {cfg.balance!r}: expected 'oversample' or 'none'")
-    if not -1 <= cfg.fold < 10: raise ValueError(f"--fold {cfg.fold}: expected 0..9, or -1 for the dev split")
-    if cfg.max_length < 64: raise ValueError(f"--max_length {cfg.max_length}: too short for a question and an answer")
-    resolve_model(cfg.model_name)  # raises ModelError for a missing folder or file
-    return cfg
 
 # %% ../nbs/06_training.ipynb #9b6753c0
 def split_for(cfg:TrainConfig):
@@ -220,9 +205,9 @@ def resume_path(cfg:TrainConfig) -> str|None:
     if r is None or str(r).lower() in ('false', 'no', ''): return None
     if str(r).lower() in ('true', 'yes', 'latest'):
         cps = complete_checkpoints(cfg.output_dir)
-        if not cps: raise FileNotFoundError(f"{cfg.output_dir}: no complete checkpoint to resume from")
+        if not cps: raise OptionError(f"--resume_from_checkpoint {r}: no complete checkpoint in {cfg.output_dir}")
         return str(cps[-1])
-    if not (Path(r)/'trainer_state.json').is_file(): raise FileNotFoundError(f"{r}: not a complete checkpoint (no trainer_state.json)")
+    if not (Path(r)/'trainer_state.json').is_file(): raise OptionError(f"--resume_from_checkpoint {r}: not a complete checkpoint (no trainer_state.json)")
     return str(r)
 
 # %% ../nbs/06_training.ipynb #f82d47c6
@@ -251,25 +236,30 @@ def save_final(trainer, tok, out:Path):
 
 def train(cfg:TrainConfig) -> dict:
     "Fine-tune on PubMedQA as configured; returns the run's metrics."
-    import torch
-    from transformers import set_seed
-    cfg = resolve_recipe(check_config(cfg))
-    out = Path(cfg.output_dir); out.mkdir(parents=True, exist_ok=True)
+    cfg = cfg.check()                              # options: nothing read, loaded or written yet
+    train_items, dev_items = split_for(cfg)        # bad data fails here, in about a second
+    if cfg.augment:
+        from medqa_nb.augmentation import check_no_leak
+        check_no_leak(train_items, dev_items)
+    cfg = resolve_recipe(cfg)                      # reads the model's config only
     resume = resume_path(cfg)
+    from transformers import set_seed              # after the data: its import pulls in peft and bitsandbytes
     set_seed(cfg.seed)
     tok = load_tokenizer(cfg.model_name, padding_side='right')
-    train_items, dev_items = split_for(cfg)
-    if cfg.recipe == 'last_layer':  # no trainer: class weights instead of oversampling, no augmentation
+    if cfg.recipe == 'last_layer':                 # no trainer: class weights instead of oversampling, no augmentation
+        out = Path(cfg.output_dir); out.mkdir(parents=True, exist_ok=True)
         atomic_write(out/'config.json', json.dumps(asdict(cfg), indent=2))
         m = train_last_layer(cfg, train_items[:cfg.limit] if cfg.limit else train_items, tok, out)
         atomic_write(out/'metrics.json', json.dumps(m, indent=2))
         return m
-    if cfg.augment:
-        from medqa_nb.augmentation import check_no_leak
-        check_no_leak(train_items, dev_items)
     train_ds = sft_dataset(train_items, tok, cfg)
+    out = Path(cfg.output_dir); new = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)         # the first write
     if _is_main(): atomic_write(out/'config.json', json.dumps(asdict(cfg), indent=2))
-    trainer = build_trainer(cfg, train_ds, tok)
+    try: trainer = build_trainer(cfg, train_ds, tok)
+    except BaseException:
+        if new and _is_main(): shutil.rmtree(out, ignore_errors=True)  # a run that never started leaves no folder
+        raise
     t0 = time.time()
     res = trainer.train(resume_from_checkpoint=resume)
     save_final(trainer, tok, out/'adapter')
@@ -282,7 +272,7 @@ def train(cfg:TrainConfig) -> dict:
     if _is_main(): atomic_write(out/'metrics.json', json.dumps(m, indent=2))
     return m
 
-# %% ../nbs/06_training.ipynb #9fdce114
+# %% ../nbs/06_training.ipynb #c110a53c
 LAST_LAYER_CLASS_POWER = 0.75  # class weights (n / (3 n_c)) ** power in the last-layer loss
 
 def last_layer_inputs(model, # a Llama-family causal LM (fp32, eval mode)
@@ -339,7 +329,7 @@ def last_layer_logits(model, # a Llama-family causal LM
     y = y + layer.mlp(layer.post_attention_layernorm(y))
     return model.model.norm(y) @ (head if head is not None else model.lm_head.weight[token_ids]).T
 
-# %% ../nbs/06_training.ipynb #eb1baf87
+# %% ../nbs/06_training.ipynb #7abb9146
 def fit_last_layer(model, # a Llama-family causal LM in fp32 (its last layer, final norm and label rows change in place)
                    hs:list, # last-layer inputs, one per training item
                    y:list, # label index of each item (`LABELS` order)
@@ -379,7 +369,7 @@ def fit_last_layer(model, # a Llama-family causal LM in fp32 (its last layer, fi
     with torch.no_grad(): model.lm_head.weight[token_ids] = head.detach()  # the tied rows: input embeddings of the labels too
     return dict(loss=hist, steps=steps)
 
-# %% ../nbs/06_training.ipynb #d75a0963
+# %% ../nbs/06_training.ipynb #f2eb4653
 def train_last_layer(cfg:TrainConfig, # a resolved config (`recipe='last_layer'`)
                      train_items:list, # schema records of the training split
                      tok, # the model's tokenizer
@@ -429,12 +419,13 @@ def evaluate_run(cfg:TrainConfig) -> list[dict]:
     print(report_table(results))
     return results
 
+@console('medqa-train')
 def main(argv:list|None=None):
-    "Fine-tune (or with --eval_only, evaluate) a model on PubMedQA. Returns nothing: it is a console script."
-    cfg = parse_config(argv)
+    "Fine-tune (or with --eval_only, evaluate) a model on PubMedQA: `medqa-train`; exit 0 on success, 2 on a user error."
+    cfg = parse_config(TrainConfig, argv, 'medqa-train')
     if cfg.eval_only: evaluate_run(cfg); return
     m = train(cfg)
     if _is_main(): print(json.dumps(m, indent=2))
 
 # %% ../nbs/06_training.ipynb #2bc37f69
-if __name__ == '__main__' and '__file__' in globals(): main()  # `python -m medqa_nb.train`; not in a notebook kernel
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())  # `python -m medqa_nb.train`; not in a notebook kernel
