@@ -1,0 +1,593 @@
+"""Training speed: the plain trl recipe vs the project's proposed default, in one process, on one device, on the same data.
+
+    python bench/train_speed.py [--device cuda|cpu] [--steps N] [--parts embedded,lora,7b,schedule,profile]
+                                [--json results/train_speed.json] [--budget_s 540]
+
+Rows (each a fresh trainer; samples/s, real (non-pad) tokens/s and peak memory are measured by the bench itself: a
+callback synchronizes the device at every optimizer step, and the real tokens are counted from each batch):
+
+(a) the embedded model (SmolLM2-135M-Instruct) on the real training split of the default run (450 PQA-L items, one
+    augmented copy each, balanced by oversampling: 1,488 items; `medqa_nb.train.split_for` + `sft_dataset`):
+    - plain: trl `SFTTrainer(model=<folder>)`, `SFTConfig` as a user writes it: padded batches of 8, bf16, no gradient
+      checkpointing, everything else trl's default (full fine-tuning; `--parts lora`: LoRA r=16 through `peft_config`);
+    - today: `medqa_nb.train.build_trainer` with today's defaults (batch 4 x 4, gradient checkpointing, fp32 master weights);
+    - proposed: the settings this bench proposes as the project default (`proposed_kwargs`), and ablations of it;
+    - schedule: the proposed default over its whole schedule (3 epochs), timed from the first step to the last, with
+      the dev accuracy of the result (50 items; a sanity check, not the CV).
+(b) a Llama-2-7B-shaped model (hidden 4096, 32 layers, MLP 11008, vocabulary 32,000) with random weights, every
+    parameter initialised explicitly, its linear layers quantized to 4-bit NF4 (double quantization, bf16 compute and
+    bf16 storage, as `medqa_nb.modeling.quant_config`), LoRA r=16 alpha=32 on all linear layers:
+    - plain loop: `prepare_model_for_kbit_training` + peft + `torch.optim.AdamW`, bf16 autocast, batches of 8 items
+      padded to 512 tokens, loss on every real token;
+    - proposed: trl `SFTTrainer` with the proposed QLoRA settings.
+    The token ids are the embedded tokenizer's, modulo 32,000 (random weights: only the lengths matter).
+
+`--device cpu` runs (a) with small step counts (plain, today's CPU schedule, the proposed CPU settings). Results go to
+`--json` (written atomically); the table is printed last, with the device's name.
+"""
+from __future__ import annotations
+import argparse, contextlib, gc, json, math, os, platform, shutil, sys, tempfile, time, traceback, warnings
+from pathlib import Path
+
+T_START = time.time()
+MODEL = 'embedded'  # `--model`: the model of part (a); a tiny folder for smoke tests
+def log(*a): print(f"[{time.time()-T_START:6.1f}s]", *a, flush=True)
+
+# ----------------------------------------------------------------------------------------------------------- device
+def cpu_name():
+    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration): return platform.processor() or platform.machine()
+
+def cpu_flags():
+    try: fl = next(l.split(':', 1)[1].split() for l in open('/proc/cpuinfo') if l.startswith('flags'))
+    except (OSError, StopIteration): return []
+    return [f for f in ('avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'avx512_fp16', 'amx_bf16', 'amx_tile') if f in fl]
+
+def cpu_has_bf16(): return any(f in cpu_flags() for f in ('avx512_bf16', 'amx_bf16'))
+
+def device_info(dev:str) -> dict:
+    import torch, transformers, trl, peft
+    d = dict(device=dev, torch=torch.__version__, transformers=transformers.__version__, trl=trl.__version__, peft=peft.__version__,
+             cpu=cpu_name(), cpu_cores=os.cpu_count(), cpu_flags=cpu_flags(), threads=torch.get_num_threads())
+    for m in ('liger_kernel', 'bitsandbytes', 'triton'):
+        try: d[m] = __import__(m).__version__ if hasattr(__import__(m), '__version__') else 'present'
+        except Exception: d[m] = None
+    if dev == 'cuda':
+        p = torch.cuda.get_device_properties(0)
+        d.update(gpu=torch.cuda.get_device_name(0), gpu_memory_gib=round(p.total_memory / 2**30, 1), capability=f"{p.major}.{p.minor}")
+    d['name'] = d.get('gpu') or f"cpu: {d['cpu']} ({d['cpu_cores']} cores; {' '.join(d['cpu_flags'])})"
+    return d
+
+def sync(dev):
+    import torch
+    if dev == 'cuda': torch.cuda.synchronize()
+
+def reset_peak(dev):
+    import torch
+    gc.collect()
+    if dev == 'cuda': torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
+
+def peak_gib(dev):
+    import torch, resource
+    if dev == 'cuda': return round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)  # process peak RSS (monotonic on CPU)
+
+@contextlib.contextmanager
+def compact_lm_head(on:bool=True):
+    """trl's fused LM head scores only the positions with a label on Triton devices, and every position elsewhere (to keep
+    shapes static for Neuron's compiler). On CPU (eager) the compact path is exact and far cheaper: use it there too."""
+    import trl.trainer.utils as U
+    orig = U._use_triton
+    if on: U._use_triton = lambda device: device.type in ('cuda', 'xpu', 'cpu') or orig(device)
+    try: yield
+    finally: U._use_triton = orig
+
+@contextlib.contextmanager
+def restore_llama_module():
+    "Liger patches `transformers.models.llama.modeling_llama` module-wide (RoPE, RMSNorm, MLP classes): undo it after each row."
+    from transformers.models.llama import modeling_llama as ml
+    saved = dict(vars(ml))
+    try: yield
+    finally:
+        for k, v in saved.items():
+            if vars(ml).get(k) is not v: setattr(ml, k, v)
+
+def liger_ok(dev):
+    if dev != 'cuda': return False
+    try: import liger_kernel.transformers  # noqa: F401 (warns about Ascend on triton 3.6; harmless)
+    except Exception as e: log('liger-kernel unavailable:', repr(e)); return False
+    return True
+
+# ------------------------------------------------------------------------------------------------------------- data
+def embedded_data(max_length:int=512, items_file:str|None=None):
+    "The default run's training items as trl prompt/completion rows (the project's functions), its dev items and the tokenizer."
+    from medqa_nb.train import TrainConfig, split_for, sft_dataset
+    from medqa_nb.modeling import load_tokenizer
+    cfg = TrainConfig(max_length=max_length)
+    tok = load_tokenizer(cfg.model_name, padding_side='right')
+    tr, dev = split_for(cfg)
+    try: ds = sft_dataset(tr, tok, cfg)
+    except ImportError as e:  # no terminology stack and no augmentation cache: the same items, augmented elsewhere
+        if not items_file: raise
+        log(f'augmentation not available here ({e}); items from {items_file}')
+        from datasets import Dataset
+        from medqa_nb.data import make_example
+        ex = [make_example(r, tok, cfg.max_length, cfg.answer_style) for r in json.loads(Path(items_file).read_text())]
+        ds = Dataset.from_list([{'prompt': e['prompt'], 'completion': e['completion']} for e in ex])
+    return ds, dev, tok
+
+# ---------------------------------------------------------------------------------------------------- measurement
+class Meter:
+    "Counts samples and real tokens of each micro-batch (lazily, no sync) and times each optimizer step (synchronized)."
+    def __init__(self, dev): self.dev, self.t, self.steps, self.cur = dev, [], [], []
+    def count(self, inputs):
+        import torch
+        ids = inputs['input_ids']
+        if 'attention_mask' in inputs and inputs['attention_mask'] is not None and inputs['attention_mask'].dim() == 2:
+            self.cur.append((ids.shape[0], inputs['attention_mask'].sum(), ids.numel()))
+        elif 'position_ids' in inputs:  # padding-free: one row; a sequence starts where position 0 is followed by 1
+            pos = inputs['position_ids']
+            starts = ((pos[..., :-1] == 0) & (pos[..., 1:] == 1)).sum()
+            lone = (pos == 0).sum() - starts  # padding positions (position 0, not followed by 1)
+            self.cur.append((starts, pos.numel() - lone, pos.numel()))
+        else: self.cur.append((ids.shape[0], ids.numel(), ids.numel()))
+    def begin(self): sync(self.dev); self.t0 = time.perf_counter()
+    def step(self):
+        sync(self.dev); self.t.append(time.perf_counter()); self.steps.append(self.cur); self.cur = []
+    def summary(self, warm:int=2) -> dict:
+        f = lambda x: float(x.item()) if hasattr(x, 'item') else float(x)
+        per = [(sum(f(a) for a, _, _ in s), sum(f(b) for _, b, _ in s), sum(f(c) for _, _, c in s)) for s in self.steps]
+        n = len(per)
+        if n == 0: return {}
+        tot = [sum(p[i] for p in per) for i in range(3)]
+        wall = self.t[-1] - self.t0
+        r = dict(steps=n, samples=int(tot[0]), real_tokens=int(tot[1]), padded_tokens=int(tot[2]), wall_s=round(wall, 2),
+                 samples_per_s=round(tot[0] / wall, 2), real_tokens_per_s=round(tot[1] / wall, 1),
+                 pad_share=round(1 - tot[1] / max(tot[2], 1), 3), first_step_s=round(self.t[0] - self.t0, 2))
+        w = min(warm, n - 1) if n > 1 else 0
+        if w > 0:
+            s = [sum(p[i] for p in per[w:]) for i in range(2)]
+            dt = self.t[-1] - self.t[w - 1]
+            r.update(steady_samples_per_s=round(s[0] / dt, 2), steady_real_tokens_per_s=round(s[1] / dt, 1),
+                     steady_step_s=round(dt / (n - w), 4))
+        return r
+
+def metered_trainer(meter, **kw):
+    "An `SFTTrainer` whose micro-batches are counted and whose optimizer steps are timed by `meter`."
+    from trl import SFTTrainer
+    from transformers import TrainerCallback
+    class _CB(TrainerCallback):
+        def on_train_begin(self, *a, **k): meter.begin()
+        def on_step_end(self, *a, **k): meter.step()
+    class MeteredSFTTrainer(SFTTrainer):
+        def training_step(self, model, inputs, *a, **k):
+            meter.count(inputs); return super().training_step(model, inputs, *a, **k)
+    return MeteredSFTTrainer(callbacks=[_CB()], **kw)
+
+# --------------------------------------------------------------------------------------------------------- recipes
+def proposed_kwargs(dev:str, peft:bool=False, liger:bool|None=None, batch:int|None=None) -> dict:
+    """The proposed `SFTConfig` settings (the project default): batches of similar length (little padding, attention never
+    crosses items), no gradient checkpointing below the memory limit, fused AdamW, Liger's kernels on CUDA, bf16 autocast on
+    GPUs (fp32 master weights); on CPU fp32 and trl's LM head on the completion positions only (`compact_lm_head`)."""
+    import torch
+    gpu = dev == 'cuda'
+    bs = batch or (64 if gpu else 4)
+    kw = dict(per_device_train_batch_size=bs, gradient_accumulation_steps=1, train_sampling_strategy='group_by_length',
+              gradient_checkpointing=False, optim='adamw_torch_fused', logging_steps=10,
+              dataloader_num_workers=2 if gpu else 0, dataloader_pin_memory=gpu, dataloader_persistent_workers=gpu,
+              use_liger_kernel=liger_ok(dev) if liger is None else liger,
+              learning_rate=(1e-3 if peft else 5e-5) * math.sqrt(bs / 16),  # sqrt scaling from today's batch of 16
+              lr_scheduler_type='cosine', warmup_steps=0.1, max_length=512 if gpu else 384)
+    if gpu: kw.update(bf16=torch.cuda.is_bf16_supported(), fp16=not torch.cuda.is_bf16_supported())
+    else: kw.update(bf16=False, fp16=False, compact_head=True)  # bf16 autocast measured slower on AVX512-BF16 (no AMX): see the bench
+    return kw
+
+def base_args(dev, out, **kw):
+    from trl import SFTConfig
+    d = dict(output_dir=out, save_strategy='no', report_to=[], disable_tqdm=True, seed=42, data_seed=42,
+             completion_only_loss=True, use_cpu=dev == 'cpu')
+    d.update(kw); d.pop('compact_head', None)  # the bench's own switch (see `compact_lm_head`), not an SFTConfig field
+    if dev == 'cpu': d['dataloader_pin_memory'] = False
+    return SFTConfig(**d)
+
+def load_embedded(dev, peft:bool, dtype=None, attn=None):
+    "The embedded model as `build_trainer` loads it: fp32 master weights for full fine-tuning, bf16/fp32 weights for LoRA."
+    import torch
+    from transformers import AutoModelForCausalLM
+    from medqa_nb.modeling import resolve_model
+    dtype = dtype or torch.float32
+    kw = dict(attn_implementation=attn) if attn else {}
+    m = AutoModelForCausalLM.from_pretrained(resolve_model(MODEL), dtype=dtype, **kw)
+    m.config.use_cache = False
+    return m.to(dev) if dev == 'cuda' else m
+
+def lora_cfg():
+    from medqa_nb.modeling import lora_config
+    return lora_config(16, 32, 0.05)
+
+def run_row(name, dev, ds, tok, *, model, args_kw, peft=None, warm=2, dev_items=None, notes=''):
+    "Train one row; returns its measurements."
+    from medqa_nb.modeling import resolve_model
+    out = tempfile.mkdtemp(prefix='ts_')
+    meter = Meter(dev)
+    reset_peak(dev)
+    t0 = time.time()
+    args_kw = dict(args_kw); compact = args_kw.pop('compact_head', False)
+    with restore_llama_module(), compact_lm_head(compact), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        if model == 'path': model = resolve_model(MODEL)  # trl loads it (plain recipe)
+        elif callable(model): model = model()
+        args = base_args(dev, out, **args_kw)
+        tr = metered_trainer(meter, model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft)
+        t_init = time.time() - t0
+        res = tr.train()
+        r = meter.summary(warm)
+        r.update(name=name, init_s=round(t_init, 1), peak_gib=peak_gib(dev), train_loss=round(res.training_loss, 4),
+                 global_step=res.global_step, notes=notes, compact_head_on_cpu=compact if dev == 'cpu' else None,
+                 settings={k: (v if isinstance(v, (int, float, str, bool, type(None))) else str(v)) for k, v in args_kw.items()})
+        losses = [h['loss'] for h in tr.state.log_history if 'loss' in h]
+        r['logged_losses'] = [round(x, 4) for x in losses]
+        if dev_items is not None:
+            r['dev'] = dev_accuracy(tr.model, dev_items)
+    del tr; shutil.rmtree(out, ignore_errors=True); reset_peak(dev)
+    return r
+
+def dev_accuracy(model, dev_items):
+    from medqa_nb.evaluate import evaluate_model
+    from medqa_nb.modeling import load_tokenizer
+    model.eval()
+    r = evaluate_model(model, load_tokenizer(MODEL), dev_items, 'bench', 8, 512, n_boot=0)
+    return {k: r['metrics'][k] for k in ('n', 'accuracy', 'macro_f1', 'pred_counts') if k in r['metrics']}
+
+def today_trainer_row(name, dev, ds, tok, max_steps, cpu_schedule:bool, peft:bool=False):
+    "Today's default, built by `medqa_nb.train.build_trainer` itself (batch 4 x 4, checkpointing; the CPU schedule on CPU)."
+    import medqa_nb.train as T
+    cfg = T.TrainConfig(model_name=MODEL, max_steps=max_steps, save_steps=0, report_to='none', logging_steps=5, output_dir=tempfile.mkdtemp(prefix='ts_'),
+                        **({'use_peft': True, 'peft_method': 'lora'} if peft else {}))
+    if cpu_schedule:
+        try: from medqa_nb.pipeline import CPU_SCHEDULE  # after the notebook split (issue 18)
+        except ImportError: from medqa_nb.train import CPU_SCHEDULE
+        cfg = T.TrainConfig(**{**cfg.__dict__, **{k: v for k, v in CPU_SCHEDULE.items() if k not in ('max_steps', 'save_steps')}})
+    cfg = T.resolve_recipe(cfg)
+    meter = Meter(dev)
+    reset_peak(dev)
+    import trl
+    orig = trl.SFTTrainer
+    class _M(orig):
+        def __init__(self, *a, **k):
+            from transformers import TrainerCallback
+            class _CB(TrainerCallback):
+                def on_train_begin(self, *a, **k): meter.begin()
+                def on_step_end(self, *a, **k): meter.step()
+            super().__init__(*a, callbacks=[_CB()], **k)
+        def training_step(self, model, inputs, *a, **k):
+            meter.count(inputs); return super().training_step(model, inputs, *a, **k)
+    t0 = time.time()
+    with restore_llama_module(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        trl.SFTTrainer = _M
+        try: tr = T.build_trainer(cfg, ds, tok)  # on CPU, `ds` was made with the CPU schedule's max_length (384)
+        finally: trl.SFTTrainer = orig
+        t_init = time.time() - t0
+        res = tr.train()
+    r = meter.summary(1)
+    r.update(name=name, init_s=round(t_init, 1), peak_gib=peak_gib(dev), train_loss=round(res.training_loss, 4), global_step=res.global_step,
+             settings=dict(batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, gradient_checkpointing=cfg.gradient_checkpointing,
+                           max_length=cfg.max_length, learning_rate=cfg.learning_rate, cpu_bf16=cfg.cpu_bf16),
+             notes='medqa_nb.train.build_trainer, today')
+    shutil.rmtree(cfg.output_dir, ignore_errors=True); del tr; reset_peak(dev)
+    return r
+
+# --------------------------------------------------------------------------------------------------- 7B-shape QLoRA
+LLAMA2_7B = dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+                 num_key_value_heads=32, max_position_embeddings=4096, rms_norm_eps=1e-5, tie_word_embeddings=False)
+
+def build_qlora_base(shape:dict=LLAMA2_7B, device='cuda', seed=0):
+    "A Llama model of `shape` on `device`, every parameter initialised explicitly, linear layers in 4-bit NF4 (bf16 storage)."
+    import torch, bitsandbytes as bnb
+    from transformers import LlamaConfig, LlamaForCausalLM
+    cfg = LlamaConfig(**shape, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    torch.manual_seed(seed)
+    with torch.device('meta'): model = LlamaForCausalLM(cfg)
+    model.to(torch.bfloat16).to_empty(device=device)  # uninitialised memory: everything is written below
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if 'norm' in n: p.fill_(1.0)
+            else: p.normal_(0.0, 0.02)
+    model.model.rotary_emb = type(model.model.rotary_emb)(model.config).to(device)  # fp32 inv_freq, computed
+    n4 = 0
+    for layer in model.model.layers:
+        for parent in (layer.self_attn, layer.mlp):
+            for cname, lin in list(parent.named_children()):
+                if not isinstance(lin, torch.nn.Linear): continue
+                q = bnb.nn.Linear4bit(lin.in_features, lin.out_features, bias=False, compute_dtype=torch.bfloat16,
+                                      compress_statistics=True, quant_type='nf4', quant_storage=torch.bfloat16, device='meta')
+                w = bnb.nn.Params4bit(lin.weight.data, requires_grad=False, compress_statistics=True, quant_type='nf4',
+                                      quant_storage=torch.bfloat16, module=q)
+                q.weight = w._quantize(device)
+                setattr(parent, cname, q); del lin, w; n4 += 1
+    if device == 'cuda': torch.cuda.empty_cache()
+    model.is_loaded_in_4bit = True; model.config.use_cache = False
+    # 4-bit weights are packed bytes (bf16 storage): check them dequantized
+    bad = [n for n, t in list(model.named_parameters()) + list(model.named_buffers())
+           if t.is_floating_point() and not isinstance(t, bnb.nn.Params4bit) and not torch.isfinite(t).all()]
+    l0 = model.model.layers[0].mlp.down_proj
+    bad += [] if torch.isfinite(bnb.functional.dequantize_4bit(l0.weight.data, l0.weight.quant_state)).all() else ['layers.0.mlp.down_proj (dequantized)']
+    assert not bad, f'non-finite tensors: {bad[:5]}'
+    log(f"QLoRA base: {n4} 4-bit linear layers" + (f", {torch.cuda.memory_allocated()/2**30:.2f} GiB on the GPU" if device == 'cuda' else ''))
+    return model
+
+def tokenized_7b(ds, tok, vocab=32000, max_length=512):
+    "Pre-tokenized prompt/completion rows (input_ids, completion_mask), ids modulo the 7B vocabulary."
+    from datasets import Dataset
+    rows = []
+    eos = tok.eos_token or ''
+    for e in ds:
+        p = tok(e['prompt'], add_special_tokens=False)['input_ids']; c = tok(e['completion'] + eos, add_special_tokens=False)['input_ids']
+        ids = ([1] + [i % vocab for i in p + c])[:max_length]
+        rows.append({'input_ids': ids, 'completion_mask': ([0] * (1 + len(p)) + [1] * len(c))[:max_length]})
+    return Dataset.from_list(rows)
+
+def plain_qlora_loop(model, tds, steps, batch=8, seq=512, lr=2e-4, dev='cuda'):
+    "The plain peft + bitsandbytes loop: prepare_model_for_kbit_training, LoRA, AdamW, bf16 autocast, 8 x 512 padded."
+    import torch
+    from peft import prepare_model_for_kbit_training, get_peft_model
+    model = prepare_model_for_kbit_training(model)  # fp32 norms/embeddings/head, reentrant checkpointing on
+    pm = get_peft_model(model, lora_cfg())
+    opt = torch.optim.AdamW([p for p in pm.parameters() if p.requires_grad], lr=lr)
+    pm.train()
+    rows = list(tds)
+    meter = Meter(dev); reset_peak(dev)
+    meter.begin()
+    for s in range(steps):
+        b = rows[(s * batch) % len(rows):][:batch]
+        ids = torch.zeros(len(b), seq, dtype=torch.long); am = torch.zeros(len(b), seq, dtype=torch.long)
+        for i, r in enumerate(b): ids[i, :len(r['input_ids'])] = torch.tensor(r['input_ids']); am[i, :len(r['input_ids'])] = 1
+        labels = ids.masked_fill(am == 0, -100)
+        ids, am, labels = ids.to(dev), am.to(dev), labels.to(dev)
+        meter.cur.append((len(b), am.sum(), am.numel()))
+        with torch.autocast(dev, dtype=torch.bfloat16):
+            loss = pm(input_ids=ids, attention_mask=am, labels=labels).loss
+        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+        meter.step()
+    r = meter.summary(2); r.update(name='plain loop', peak_gib=peak_gib(dev), train_loss=round(float(loss), 4),
+                                   settings=dict(batch=batch, seq=seq, gradient_checkpointing='reentrant (prepare_model_for_kbit_training)',
+                                                 lr=lr, optim='torch AdamW'), notes='peft+bitsandbytes, full-sequence loss')
+    del opt
+    base = pm.unload()  # the LoRA layers out again
+    import torch as _t
+    with _t.no_grad():  # undo prepare_model_for_kbit_training's fp32 upcast and its hooks
+        for n, p in base.named_parameters():
+            if p.dtype == _t.float32: p.data = p.data.to(_t.bfloat16)
+    base.gradient_checkpointing_disable()
+    try: base.disable_input_require_grads()
+    except Exception: pass
+    for p in base.parameters(): p.requires_grad_(False)
+    reset_peak(dev)
+    return r, base
+
+def qlora_sft_row(name, base, tds, tok, steps, args_kw, dev='cuda'):
+    "The proposed QLoRA settings through trl's SFTTrainer on the same 4-bit model (pre-tokenized rows)."
+    import torch
+    from peft import get_peft_model
+    pm = get_peft_model(base, lora_cfg())
+    meter = Meter(dev); reset_peak(dev)
+    out = tempfile.mkdtemp(prefix='ts7_')
+    t0 = time.time()
+    with restore_llama_module(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        args = base_args(dev, out, max_steps=steps, **args_kw)
+        tr = metered_trainer(meter, model=pm, args=args, train_dataset=tds, processing_class=tok)
+        t_init = time.time() - t0
+        res = tr.train()
+    r = meter.summary(2)
+    r.update(name=name, init_s=round(t_init, 1), peak_gib=peak_gib(dev), train_loss=round(res.training_loss, 4),
+             settings={k: (v if isinstance(v, (int, float, str, bool, type(None))) else str(v)) for k, v in args_kw.items()})
+    del tr
+    base = pm.unload()
+    shutil.rmtree(out, ignore_errors=True); reset_peak(dev)
+    return r, base
+
+# ------------------------------------------------------------------------------------------------------- profiling
+def profile_row(name, dev, ds, tok, model, args_kw, steps=6, out_dir=None):
+    "torch.profiler over optimizer steps 3..5: device-busy share, and the top operators by device and by host time."
+    import torch
+    from torch.profiler import profile, ProfilerActivity, schedule
+    from transformers import TrainerCallback
+    from medqa_nb.modeling import resolve_model
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev == 'cuda' else [])
+    prof = profile(activities=acts, schedule=schedule(wait=1, warmup=1, active=3, repeat=1))
+    class _P(TrainerCallback):
+        def on_train_begin(self, *a, **k): prof.start()
+        def on_step_end(self, *a, **k): prof.step()
+        def on_train_end(self, *a, **k): prof.stop()
+    out = tempfile.mkdtemp(prefix='tsp_'); meter = Meter(dev)
+    with restore_llama_module(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        m = resolve_model(MODEL) if model == 'path' else model()
+        args = base_args(dev, out, max_steps=steps, **args_kw)
+        tr = metered_trainer(meter, model=m, args=args, train_dataset=ds, processing_class=tok)
+        tr.add_callback(_P())
+        tr.train()
+    ka = prof.key_averages()
+    key = 'self_device_time_total' if dev == 'cuda' else 'self_cpu_time_total'
+    dev_us = sum(getattr(e, key, 0) for e in ka) if dev == 'cuda' else None
+    step_s = [b - a for a, b in zip(meter.t[1:], meter.t[2:])][:3]
+    r = dict(name=name, step_s=[round(x, 4) for x in step_s], n_device_kernels=sum(e.count for e in ka if getattr(e, key, 0) > 0) // 3,
+             device_busy_s_per_step=round(dev_us / 3 / 1e6, 4) if dev_us else None)
+    tab = ka.table(sort_by=key, row_limit=14, max_name_column_width=60)
+    tab_cpu = ka.table(sort_by='self_cpu_time_total', row_limit=10, max_name_column_width=60)
+    if out_dir: Path(out_dir, f"profile_{name.replace(' ', '_').replace(':', '')}.txt").write_text(tab + '\n\n' + tab_cpu)
+    r['top'] = [(e.key, round(getattr(e, key, 0) / 3 / 1e3, 2), e.count // 3) for e in sorted(ka, key=lambda e: -getattr(e, key, 0))[:12]]
+    del tr; shutil.rmtree(out, ignore_errors=True); reset_peak(dev)
+    return r
+
+# ------------------------------------------------------------------------------------------------------------ table
+def ratio(a, b): return round(a / b, 2) if a and b else None
+
+def table(res) -> str:
+    lines = [f"device: {res['device']['name']}   torch {res['device']['torch']}, transformers {res['device']['transformers']}, "
+             f"trl {res['device']['trl']}, liger {res['device'].get('liger_kernel')}, bitsandbytes {res['device'].get('bitsandbytes')}"]
+    hdr = "| part | row | steps | samples | samples/s | steady samples/s | real tok/s | pad share | peak GiB | vs plain (samples/s) | vs plain (real tok/s) |"
+    lines += [hdr, '|' + '---|' * 11]
+    for part, rows in res['parts'].items():
+        if not isinstance(rows, list): continue
+        plain = next((r for r in rows if r.get('name', '').endswith('plain') or 'plain' in r.get('name', '')), None)
+        for r in rows:
+            if 'error' in r: lines.append(f"| {part} | {r['name']} | failed: {r['error'][:90]} |" + ' |' * 8); continue
+            if 'samples' not in r: continue
+            lines.append(f"| {part} | {r['name']} | {r['steps']} | {r['samples']} | {r['samples_per_s']} | {r.get('steady_samples_per_s', '')} | "
+                         f"{r['real_tokens_per_s']:.0f} | {r['pad_share']} | {r['peak_gib']} | "
+                         f"{ratio(r['samples_per_s'], plain and plain.get('samples_per_s')) or ''} | "
+                         f"{ratio(r['real_tokens_per_s'], plain and plain.get('real_tokens_per_s')) or ''} |")
+    return '\n'.join(lines)
+
+def write_json(path, obj, key):
+    "Write `obj` under `key` ('cuda' or 'cpu') of the results file, keeping the other device's results; atomically."
+    p = Path(path); p.parent.mkdir(parents=True, exist_ok=True)
+    try: old = json.loads(p.read_text()) if p.is_file() else {}
+    except json.JSONDecodeError: old = {}
+    old = old if isinstance(old, dict) and set(old) <= {'cuda', 'cpu'} else {}
+    old[key] = obj
+    tmp = p.with_name(f'.{p.name}.{os.getpid()}.tmp')
+    tmp.write_text(json.dumps(old, indent=1, default=str)); os.replace(tmp, p)
+
+# ------------------------------------------------------------------------------------------------------------- main
+TINY_LLAMA = dict(vocab_size=32000, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=4, max_position_embeddings=1024, rms_norm_eps=1e-5, tie_word_embeddings=False)
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--device', default=None, help="'cuda' or 'cpu' (default: cuda when available)")
+    ap.add_argument('--steps', type=int, default=None, help='optimizer steps of a plain row (default: 30 on GPU, 2 on CPU); other rows see as many samples')
+    ap.add_argument('--parts', default=None, help="comma-separated, run in this order: embedded, schedule, 7b, lora, sweep, profile "
+                                                   "(default: all on GPU; embedded,sweep on CPU)")
+    ap.add_argument('--json', default='results/train_speed.json', help='results file (atomic write)')
+    ap.add_argument('--budget_s', type=float, default=540, help='skip rows that would start after this many seconds')
+    ap.add_argument('--items', default=None, help='pre-augmented training items (JSON) for machines without the terminology stack')
+    ap.add_argument('--out_dir', default=os.environ.get('OUT'), help='where profiler tables go')
+    ap.add_argument('--batch', type=int, default=None, help='proposed per-device batch (default: 64 on GPU, 4 on CPU)')
+    ap.add_argument('--limit', type=int, default=0, help='use only the first N training rows (smoke tests)')
+    ap.add_argument('--model', default='embedded', help="part (a)'s model (default: the embedded SmolLM2; a small folder for smoke tests)")
+    ap.add_argument('--tiny7b', action='store_true', help='part 7b with a 2-layer model of hidden size 64 (smoke test of the code path)')
+    a = ap.parse_args(argv)
+    global MODEL; MODEL = a.model
+    import torch, logging
+    logging.getLogger('transformers').setLevel(logging.ERROR)
+    os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
+    dev = a.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    gpu = dev == 'cuda'
+    steps = a.steps or (30 if gpu else 2)
+    parts = (a.parts or ('embedded,schedule,7b,lora,sweep,profile' if gpu else 'embedded,sweep')).split(',')
+    info = device_info(dev)
+    log('device:', info['name'])
+    res = dict(device=info, argv=sys.argv[1:], parts={}, started=time.strftime('%Y-%m-%d %H:%M:%S'))
+    def save(): res['elapsed_s'] = round(time.time() - T_START, 1); write_json(a.json, res, dev)
+    def over(): return time.time() - T_START > a.budget_s
+
+    def attempt(part, name, fn):
+        rows = res['parts'].setdefault(part, [])
+        if over(): log(f'skip {part}/{name}: over budget'); rows.append(dict(name=name, skipped='budget')); save(); return None
+        log(f'--- {part}: {name}')
+        try:
+            r = fn(); rows.append(r)
+            log({k: r.get(k) for k in ('samples_per_s', 'steady_samples_per_s', 'real_tokens_per_s', 'pad_share', 'peak_gib', 'train_loss',
+                                       'first_step_s', 'init_s', 'global_step', 'dev') if k in r})
+        except Exception as e:
+            traceback.print_exc(); rows.append(dict(name=name, error=f'{type(e).__name__}: {e}')); r = None
+            reset_peak(dev)
+        save(); return r
+
+    max_len = 512 if gpu else 384  # CPU: today's CPU schedule cuts items to 384 tokens; every CPU row uses the same rows
+    ds, dev_items, tok = embedded_data(max_len, a.items)
+    if a.limit: ds = ds.select(range(min(a.limit, len(ds))))
+    log(f'training rows: {len(ds)} (max_length {max_len})')
+    pk = lambda **k: proposed_kwargs(dev, **k)
+    prec = dict(bf16=True) if gpu else {}
+    bs = a.batch or (64 if gpu else 4)
+    n_for = lambda b: max(6, steps * 8 // b) if gpu else max(2, steps * 8 // b)  # about as many samples as the plain row
+    full = lambda: load_embedded(dev, False)
+
+    for part in parts:
+        if part == 'embedded':
+            P = 'embedded full FT'
+            attempt(P, 'plain', lambda: run_row('plain', dev, ds, tok, model='path', args_kw=dict(
+                per_device_train_batch_size=8, gradient_checkpointing=False, max_steps=steps, max_length=max_len, **prec),
+                notes='trl SFTTrainer(model=folder), SFTConfig(per_device_train_batch_size=8, gradient_checkpointing=False)'))
+            attempt(P, 'today', lambda: today_trainer_row('today', dev, ds, tok, max_steps=max(2, steps // 4) if gpu else 2 * steps, cpu_schedule=not gpu))
+            kw = pk(batch=bs)
+            attempt(P, f'proposed bs{bs}', lambda: run_row(f'proposed bs{bs}', dev, ds, tok, model=full, args_kw=dict(kw, max_steps=n_for(bs))))
+        elif part == 'schedule':
+            for b in ([bs, 128] if gpu else [bs]):
+                kw = pk(batch=b)
+                attempt('schedule (3 epochs)', f'proposed bs{b}', lambda kw=kw, b=b: run_row(
+                    f'proposed bs{b}', dev, ds, tok, model=full, args_kw=dict(kw, num_train_epochs=3), dev_items=dev_items, warm=1))
+        elif part == 'lora':
+            P = 'embedded LoRA'
+            dt = torch.bfloat16 if gpu else torch.float32
+            attempt(P, 'plain', lambda: run_row('plain', dev, ds, tok, model='path', peft=lora_cfg(), args_kw=dict(
+                per_device_train_batch_size=8, gradient_checkpointing=False, max_steps=steps, max_length=max_len, **prec),
+                notes='trl SFTTrainer(model=folder, peft_config=LoRA r16), batch 8'))
+            kw = pk(batch=bs, peft=True)
+            attempt(P, f'proposed bs{bs}', lambda: run_row(f'proposed bs{bs}', dev, ds, tok, model=lambda: load_embedded(dev, True, dtype=dt),
+                                                         peft=lora_cfg(), args_kw=dict(kw, max_steps=n_for(bs))))
+        elif part == 'sweep':
+            P = 'embedded full FT'
+            grid = ([dict(batch=32), dict(batch=128), dict(batch=256), dict(batch=bs, liger=False)] if gpu else [dict(batch=8)])
+            for g in grid:
+                kw = pk(**g); b = kw['per_device_train_batch_size']
+                nm = f"proposed bs{b}" + ('' if kw['use_liger_kernel'] or not gpu else ' no-liger')
+                attempt(P, nm, lambda kw=kw, nm=nm, b=b: run_row(nm, dev, ds, tok, model=full, args_kw=dict(kw, max_steps=n_for(b))))
+            if not gpu:  # the two CPU levers alone: bf16 autocast (where the CPU has bf16 instructions), and the compact LM head off
+                if cpu_has_bf16():
+                    kw = dict(pk(batch=bs), bf16=True)
+                    attempt(P, f'proposed bs{bs} bf16', lambda: run_row(f'proposed bs{bs} bf16', dev, ds, tok, model=full, args_kw=dict(kw, max_steps=n_for(bs))))
+                kw = dict(pk(batch=bs), compact_head=False)
+                attempt(P, f'proposed bs{bs} full-head', lambda: run_row(f'proposed bs{bs} full-head', dev, ds, tok, model=full, args_kw=dict(kw, max_steps=n_for(bs))))
+            # padding-free (trl packing, bfd): each step one row of a token budget; sdpa (dense block-diagonal mask) vs flex attention
+            for attn, budget, extra in ([('sdpa', 16384, {}), ('flex_attention', 16384, dict(pad_to_multiple_of=16384))] if gpu else [('sdpa', 3072, {})]):
+                nm = f'packed {budget} {attn}'
+                kw = dict(pk(batch=1), packing=True, packing_strategy='bfd', max_length=budget, train_sampling_strategy='random', **extra)
+                kw['learning_rate'] = 5e-5 * math.sqrt(budget / 381 / 16)
+                attempt(P, nm, lambda kw=kw, attn=attn, nm=nm: run_row(nm, dev, ds, tok, model=lambda: load_embedded(dev, False, attn=attn),
+                                                                      args_kw=dict(kw, max_steps=8 if gpu else 1), warm=3 if gpu else 0))
+        elif part == '7b':
+            P = '7B-shape QLoRA' if not a.tiny7b else 'tiny-shape QLoRA (smoke test)'
+            if not (gpu or a.tiny7b): continue
+            if over(): res['parts'].setdefault(P, []).append(dict(name='all', skipped='budget')); continue
+            try:
+                base = build_qlora_base(TINY_LLAMA if a.tiny7b else LLAMA2_7B, dev)
+                tds = tokenized_7b(ds, tok)
+                n7 = max(8, steps // 3) if gpu else 2
+                log(f'--- {P}: plain loop')
+                r, base = plain_qlora_loop(base, tds, n7, dev=dev); res['parts'].setdefault(P, []).append(r); log(r); save()
+                # checkpointing on (the plain loop's memory) with bigger batches, or off with micro-batches small enough for that memory
+                for nm, b, acc, ck in [('proposed bs16 ckpt', 16, 1, True), ('proposed bs8 ckpt', 8, 1, True),
+                                       ('proposed bs4x2 no-ckpt', 4, 2, False), ('proposed bs2x4 no-ckpt', 2, 4, False)]:
+                    kw = dict(pk(batch=b, peft=True), gradient_accumulation_steps=acc, gradient_checkpointing=ck,
+                              gradient_checkpointing_kwargs={'use_reentrant': False}, learning_rate=2e-4, bf16=True)
+                    if over(): res['parts'][P].append(dict(name=nm, skipped='budget')); continue
+                    log(f'--- {P}: {nm}')
+                    try:
+                        r, base = qlora_sft_row(nm, base, tds, tok, max(4, n7 * 8 // (b * acc)), kw, dev=dev)
+                        res['parts'][P].append(r); log({k: r.get(k) for k in ('samples_per_s', 'real_tokens_per_s', 'steady_real_tokens_per_s', 'peak_gib', 'pad_share')})
+                    except Exception as e:
+                        traceback.print_exc(); res['parts'][P].append(dict(name=nm, error=f'{type(e).__name__}: {e}')); reset_peak(dev)
+                    save()
+                del base; reset_peak(dev)
+            except Exception as e:
+                traceback.print_exc(); res['parts'].setdefault(P, []).append(dict(name='build/plain', error=f'{type(e).__name__}: {e}')); save()
+        elif part == 'profile':
+            prof = res['parts'].setdefault('profile', [])
+            for nm, model, kw in [('plain', 'path', dict(per_device_train_batch_size=8, gradient_checkpointing=False, max_length=max_len, **prec)),
+                                  (f'proposed bs{bs}', full, pk(batch=bs))]:
+                if over(): continue
+                log(f'--- profile: {nm}')
+                try: r = profile_row(nm, dev, ds, tok, model, kw, out_dir=a.out_dir); prof.append(r); log(r)
+                except Exception as e: traceback.print_exc(); prof.append(dict(name=nm, error=repr(e)))
+                save()
+    res['table'] = table(res); save()
+    print('\n' + res['table'], flush=True)
+    return res
+
+if __name__ == '__main__': main()
