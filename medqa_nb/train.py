@@ -84,7 +84,7 @@ def check(self:TrainConfig):
     "Every value checked before any data or model is loaded and before anything is written; returns the config."
     if self.learning_rate is not None: need(finite(self.learning_rate) and 0 < self.learning_rate < 1, 'learning_rate', self.learning_rate, 'a number in (0, 1)')
     if self.epochs is not None: check_positive('epochs', self.epochs)
-    need(self.recipe in ('auto', 'full', 'qlora'), 'recipe', self.recipe, "'auto', 'full' or 'qlora'")
+    need(self.recipe in ('auto', 'full', 'qlora', 'last_layer'), 'recipe', self.recipe, "'auto', 'full', 'qlora' or 'last_layer'")
     need(self.peft_method in (None, *PEFT_METHODS), 'peft_method', self.peft_method, f"one of {PEFT_METHODS}")
     need(self.answer_style in ANSWER_STYLES, 'answer_style', self.answer_style, f"one of {ANSWER_STYLES}")
     need(self.balance in ('oversample', 'none'), 'balance', self.balance, "'oversample' or 'none'")
@@ -272,7 +272,7 @@ def train(cfg:TrainConfig) -> dict:
     if _is_main(): atomic_write(out/'metrics.json', json.dumps(m, indent=2))
     return m
 
-# %% ../nbs/06_training.ipynb #c110a53c
+# %% ../nbs/06_training.ipynb #b48b585a
 LAST_LAYER_CLASS_POWER = 0.75  # class weights (n / (3 n_c)) ** power in the last-layer loss
 
 def last_layer_inputs(model, # a Llama-family causal LM (fp32, eval mode)
@@ -329,7 +329,7 @@ def last_layer_logits(model, # a Llama-family causal LM
     y = y + layer.mlp(layer.post_attention_layernorm(y))
     return model.model.norm(y) @ (head if head is not None else model.lm_head.weight[token_ids]).T
 
-# %% ../nbs/06_training.ipynb #7abb9146
+# %% ../nbs/06_training.ipynb #41143c15
 def fit_last_layer(model, # a Llama-family causal LM in fp32 (its last layer, final norm and label rows change in place)
                    hs:list, # last-layer inputs, one per training item
                    y:list, # label index of each item (`LABELS` order)
@@ -369,7 +369,7 @@ def fit_last_layer(model, # a Llama-family causal LM in fp32 (its last layer, fi
     with torch.no_grad(): model.lm_head.weight[token_ids] = head.detach()  # the tied rows: input embeddings of the labels too
     return dict(loss=hist, steps=steps)
 
-# %% ../nbs/06_training.ipynb #f2eb4653
+# %% ../nbs/06_training.ipynb #46370d53
 def train_last_layer(cfg:TrainConfig, # a resolved config (`recipe='last_layer'`)
                      train_items:list, # schema records of the training split
                      tok, # the model's tokenizer
