@@ -325,7 +325,7 @@ def render_chat(tok, # a tokenizer with a chat template
     "The prompt text: the conversation up to the assistant's turn."
     return ensure_chat_template(tok).apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
 
-# %% ../nbs/01_data.ipynb #1650909c
+# %% ../nbs/01_data.ipynb #504ab48f
 _RESULTS = re.compile(r'RESULT|FINDING|OUTCOME|CONCLUSION|DISCUSSION|LIMITATION', re.I)
 _AIMS = re.compile(r'OBJECTIVE|AIM|PURPOSE|BACKGROUND|INTRODUCTION|HYPOTHES|CONTEXT|RATIONALE', re.I)
 

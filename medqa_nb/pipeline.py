@@ -107,7 +107,7 @@ def cv_main(argv:list|None=None):
     s = cross_validate(cfg)
     if s: print(CV_HEADER + '\n' + cv_row(Path(cfg.output_dir).name, s))
 
-# %% ../nbs/09_pipeline.ipynb #35fd62dc
+# %% ../nbs/09_pipeline.ipynb #faeffa05
 def int8_speedup(int8_dir:str|Path, # an int8 export folder
                  model_dir:str|Path, # the fp32 model it was exported from
                  items:list, # schema records, timed one at a time

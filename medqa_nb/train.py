@@ -272,7 +272,7 @@ def train(cfg:TrainConfig) -> dict:
     if _is_main(): atomic_write(out/'metrics.json', json.dumps(m, indent=2))
     return m
 
-# %% ../nbs/06_training.ipynb #b48b585a
+# %% ../nbs/06_training.ipynb #59a71972
 LAST_LAYER_CLASS_POWER = 0.75  # class weights (n / (3 n_c)) ** power in the last-layer loss
 
 def last_layer_inputs(model, # a Llama-family causal LM (fp32, eval mode)
@@ -329,7 +329,7 @@ def last_layer_logits(model, # a Llama-family causal LM
     y = y + layer.mlp(layer.post_attention_layernorm(y))
     return model.model.norm(y) @ (head if head is not None else model.lm_head.weight[token_ids]).T
 
-# %% ../nbs/06_training.ipynb #41143c15
+# %% ../nbs/06_training.ipynb #517a54d7
 def fit_last_layer(model, # a Llama-family causal LM in fp32 (its last layer, final norm and label rows change in place)
                    hs:list, # last-layer inputs, one per training item
                    y:list, # label index of each item (`LABELS` order)
@@ -369,7 +369,7 @@ def fit_last_layer(model, # a Llama-family causal LM in fp32 (its last layer, fi
     with torch.no_grad(): model.lm_head.weight[token_ids] = head.detach()  # the tied rows: input embeddings of the labels too
     return dict(loss=hist, steps=steps)
 
-# %% ../nbs/06_training.ipynb #46370d53
+# %% ../nbs/06_training.ipynb #d25aa262
 def train_last_layer(cfg:TrainConfig, # a resolved config (`recipe='last_layer'`)
                      train_items:list, # schema records of the training split
                      tok, # the model's tokenizer
