@@ -339,6 +339,7 @@ def fit_last_layer(model, # a Llama-family causal LM in fp32 (its last layer, fi
                    batch_size:int=16, # items per step, of similar lengths
                    class_power:float=LAST_LAYER_CLASS_POWER, # class weights (n / (3 n_c)) ** power
                    seed:int=42, # shuffling seed
+                   max_steps:int=-1, # stop after this many steps (-1: all epochs)
                   ) -> dict:
     "Train the last decoder layer, the final norm and the label rows on the answer token; returns the loss per epoch."
     import torch, torch.nn.functional as F
@@ -351,19 +352,20 @@ def fit_last_layer(model, # a Llama-family causal LM in fp32 (its last layer, fi
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.)
     by_len = sorted(range(len(hs)), key=lambda i: hs[i].shape[0])
     batches = [by_len[i:i + batch_size] for i in range(0, len(by_len), batch_size)]
-    steps = epochs * len(batches); warm = max(1, steps // 10)
+    steps = epochs * len(batches) if max_steps < 0 else min(max_steps, epochs * len(batches)); warm = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, steps - warm))))
     c = Counter(y); w = torch.tensor([(len(y) / (len(LABELS) * c[k])) ** class_power if c[k] else 0. for k in range(len(LABELS))])
     w = w / w[torch.tensor(y)].mean()
     yt, hist = torch.tensor(y), []
     model.train()
-    for _ in range(epochs):
-        rng.shuffle(batches); tot = 0.
-        for idx in batches:
+    todo = steps
+    while todo > 0:  # epochs, the last one cut at `max_steps`
+        rng.shuffle(batches); epoch = batches[:todo]; todo -= len(epoch); tot = 0.
+        for idx in epoch:
             loss = F.cross_entropy(last_layer_logits(model, [hs[i] for i in idx], token_ids, head), yt[idx], weight=w)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
             tot += loss.item() * len(idx)
-        hist.append(round(tot / len(hs), 4))
+        hist.append(round(tot / sum(map(len, epoch)), 4))
     model.eval()
     for p in model.parameters(): p.requires_grad_(True)
     with torch.no_grad(): model.lm_head.weight[token_ids] = head.detach()  # the tied rows: input embeddings of the labels too
@@ -386,7 +388,7 @@ def train_last_layer(cfg:TrainConfig, # a resolved config (`recipe='last_layer'`
     ids = [i[0] for i in label_token_ids(tok, prompts[0])]
     y = [LABELS.index(it['final_decision']) for it in train_items]
     hs = last_layer_inputs(model, tok, prompts, batch_size=cfg.eval_batch_size); t1 = time.time()
-    r = fit_last_layer(model, hs, y, ids, int(cfg.epochs), cfg.learning_rate, cfg.batch_size, seed=cfg.seed)
+    r = fit_last_layer(model, hs, y, ids, int(cfg.epochs), cfg.learning_rate, cfg.batch_size, seed=cfg.seed, max_steps=cfg.max_steps)
     stage = out/'.adapter.tmp'; shutil.rmtree(stage, ignore_errors=True)
     model.save_pretrained(stage); tok.save_pretrained(stage); replace_dir(stage, out/'adapter')
     return dict(train_loss=r['loss'][-1], loss_per_epoch=r['loss'], global_step=r['steps'], n_train=len(train_items),
