@@ -17,7 +17,7 @@ from .data import (SYSTEM_PROMPT, DataArgs, PubMedQAError, make_example, read_pr
 __all__ = ['label_token_ids', 'label_logprobs', 'label_probs', 'load_for_eval', 'parse_decision', 'generate_answers',
            'official_scores', 'score_predictions_file', 'bootstrap_ci', 'calibration', 'pubmedqa_metrics',
            'slice_metrics', 'evaluate_model', 'report_table', 'confusion_figure', 'reliability_figure',
-           'write_eval_report', 'eval_items', 'EvalConfig', 'main']
+           'write_eval_report', 'eval_items', 'EvalConfig', 'eval_main']
 
 # %% ../nbs/05_eval.ipynb #f813eb7e
 def label_token_ids(tok, # the tokenizer
@@ -515,7 +515,7 @@ class EvalConfig(DataArgs):
         return DataArgs.check(self)
 
 @console('medqa-eval')
-def main(argv:list|None=None):
+def eval_main(argv:list|None=None):
     "`medqa-eval`: evaluate models and adapters on PubMedQA; prints the table and the report's path; exit 0 on success, 2 on a user error."
     import gc, torch
     cfg = parse_config(EvalConfig, argv, 'medqa-eval')

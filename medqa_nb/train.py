@@ -23,7 +23,7 @@ from .evaluate import label_token_ids
 __all__ = ['DEEPSPEED_CONFIGS', 'RECIPES', 'FULL_FT_MAX_PARAMS', 'LAST_LAYER_CLASS_POWER', 'TrainConfig', 'resolve_deepspeed',
            'resolve_recipe', 'split_for', 'sft_dataset', 'sft_config', 'build_trainer', 'complete_checkpoints',
            'resume_path', 'save_final', 'train', 'last_layer_inputs', 'last_layer_logits', 'fit_last_layer',
-           'train_last_layer', 'tuned_model', 'evaluate_run', 'main']
+           'train_last_layer', 'tuned_model', 'evaluate_run', 'train_main']
 
 # %% ../nbs/06_training.ipynb #875b1611
 @dataclass
@@ -422,7 +422,7 @@ def evaluate_run(cfg:TrainConfig) -> list[dict]:
     return results
 
 @console('medqa-train')
-def main(argv:list|None=None):
+def train_main(argv:list|None=None):
     "Fine-tune (or with --eval_only, evaluate) a model on PubMedQA: `medqa-train`; exit 0 on success, 2 on a user error."
     cfg = parse_config(TrainConfig, argv, 'medqa-train')
     if cfg.eval_only: evaluate_run(cfg); return
@@ -430,4 +430,4 @@ def main(argv:list|None=None):
     if _is_main(): print(json.dumps(m, indent=2))
 
 # %% ../nbs/06_training.ipynb #2bc37f69
-if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())  # `python -m medqa_nb.train`; not in a notebook kernel
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(train_main())  # `python -m medqa_nb.train`; not in a notebook kernel
