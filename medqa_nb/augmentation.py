@@ -52,7 +52,7 @@ def _match_case(new:str, old:str) -> str:
 
 def _synonyms(T, e) -> list[str]:
     "Other names of an entity's concepts: preferred names and synonyms, one per normalized form, not the one written."
-    from medqa_nb.terminology import norm_form
+    from medqa_nb.abbreviations import norm_form
     seen, out, n_words = {norm_form(e.text)}, [], max(4, len(e.text.split()) + 2)
     for cid in e.ids:
         c = T.kb.concepts.get(cid)
@@ -201,10 +201,10 @@ def augment_cache_path(ops, p:float, seed:int, mask_mode:str='placeholder', rare
     return cache_dir()/'augment'/f"{'+'.join(check_ops(ops))}_p{p:g}_s{seed}_{mask_mode}_rw{rare_weight:g}_{_code_fingerprint()}.json"
 
 def _code_fingerprint() -> str:
-    "A hash of the code that makes variants (this module and the terminology module), read without importing spaCy."
+    "A hash of the code that makes variants (this module, the terminology module and the abbreviations module), read without importing spaCy."
     import hashlib, importlib.util
     h = hashlib.sha1()
-    for mod in ('medqa_nb.augmentation', 'medqa_nb.terminology'):
+    for mod in ('medqa_nb.augmentation', 'medqa_nb.terminology', 'medqa_nb.abbreviations'):
         src = Path(importlib.util.find_spec(mod).origin).read_text()
         h.update(''.join(l for l in src.splitlines(True) if not l.startswith('# %%')).encode())  # not nbdev's cell markers
     return h.hexdigest()[:12]
