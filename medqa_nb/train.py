@@ -20,7 +20,8 @@ from .modeling import (EMBEDDED, PEFT_METHODS, ModelError, check_model_name, res
 from .evaluate import label_token_ids
 
 # %% auto #0
-__all__ = ['DEEPSPEED_CONFIGS', 'RECIPES', 'FULL_FT_MAX_PARAMS', 'LAST_LAYER_CLASS_POWER', 'TrainConfig', 'resolve_deepspeed',
+__all__ = ['DEEPSPEED_CONFIGS', 'RECIPES', 'FULL_FT_MAX_PARAMS', 'TOKEN_BUDGET', 'ACT_BYTES', 'GPU_MEMORY_SHARE',
+           'LAST_LAYER_CLASS_POWER', 'TrainConfig', 'resolve_deepspeed', 'activation_gib', 'speed_settings',
            'resolve_recipe', 'split_for', 'sft_dataset', 'sft_config', 'build_trainer', 'complete_checkpoints',
            'resume_path', 'save_final', 'train', 'last_layer_inputs', 'last_layer_logits', 'fit_last_layer',
            'train_last_layer', 'tuned_model', 'evaluate_run', 'train_main']
@@ -38,8 +39,9 @@ class TrainConfig(DataArgs):
     epochs: float|None = None # training epochs (ignored when max_steps > 0); default: the recipe's
     max_steps: int = -1 # stop after this many optimizer steps (-1: use epochs)
     warmup_ratio: float = 0.1 # share of steps for linear warm-up
-    batch_size: int = 4 # per-device batch size
-    grad_accum: int = 4 # gradient accumulation steps
+    batch_size: int|None = None # items per device batch; default: `speed_settings` (on a GPU, from the token budget)
+    grad_accum: int|None = None # gradient accumulation steps; default: `speed_settings`
+    batch_tokens: int = 65536 # a GPU batch's budget in padded tokens for full fine-tuning, cut to what the card holds
     answer_style: Literal['label', 'explain'] = 'label' # 'label' (the word) or 'explain' (the word and the conclusion)
     balance: Literal['oversample', 'none'] = 'oversample' # class balance of the training items
     augment: str = 'all' # augmentation ops for the training items (02_augmentation): 'all', or e.g. 'synonym,mask'; 'none' or '' for none
@@ -48,7 +50,8 @@ class TrainConfig(DataArgs):
     lora_r: int = 16 # LoRA rank
     lora_alpha: int = 32 # LoRA alpha
     lora_dropout: float = 0.05 # LoRA dropout
-    gradient_checkpointing: bool = True # recompute activations (non-reentrant) to save memory
+    gradient_checkpointing: bool|None = None # recompute activations (non-reentrant) to save memory; default: when memory needs it
+    liger: bool|None = None # Liger's fused Triton kernels; default: on GPUs with bf16 when liger-kernel is installed
     cpu_bf16: bool = False # bf16 autocast on CPU
     normalize_terms: bool = False # rewrite abbreviations and link concepts (01_terminology) before building prompts
     fold: int = -1 # train on fold k of the official 10-fold CV instead of the dev split (-1: off)
@@ -90,7 +93,8 @@ def check(self:TrainConfig):
     need(self.balance in ('oversample', 'none'), 'balance', self.balance, "'oversample' or 'none'")
     need(self.max_steps == -1 or self.max_steps >= 1, 'max_steps', self.max_steps, '-1 (use epochs) or an integer >= 1')
     check_share('warmup_ratio', self.warmup_ratio, lo_open=False)
-    for k in ('batch_size', 'grad_accum', 'eval_batch_size', 'lora_r', 'logging_steps'): check_positive(k, getattr(self, k), integer=True)
+    for k in ('batch_size', 'grad_accum', 'eval_batch_size', 'lora_r', 'logging_steps', 'batch_tokens'):
+        if getattr(self, k) is not None: check_positive(k, getattr(self, k), integer=True)
     check_positive('lora_alpha', self.lora_alpha)
     check_share('lora_dropout', self.lora_dropout, lo_open=False)
     check_share('augment_p', self.augment_p, hi_open=False)
@@ -120,16 +124,75 @@ RECIPES = {'full': dict(use_peft=False, peft_method='qlora', learning_rate=5e-5,
            'last_layer': dict(use_peft=False, peft_method='qlora', learning_rate=1e-3, epochs=16.0)}  # the CPU recipe (below)
 FULL_FT_MAX_PARAMS = 1e9  # larger models are trained with adapters by default
 
-def resolve_recipe(cfg:TrainConfig) -> TrainConfig:
-    "The config with its recipe chosen and the recipe's values filled in where the flags left them unset."
+
+# %% ../nbs/06_training.ipynb #297df4ee
+TOKEN_BUDGET = {'full': 65536, 'adapters': 8192}  # padded tokens per GPU batch: full fine-tuning, adapters on a 1B+ model
+ACT_BYTES = 48           # saved activations per token, hidden unit and layer (bf16 autocast), in bytes
+GPU_MEMORY_SHARE = 0.6   # share of the card's memory a batch's activations and the model's states may use
+
+def activation_gib(model_config, # a transformers config (hidden_size, num_hidden_layers)
+                   tokens:int, # padded tokens in one batch
+                   checkpointing:bool=False, # only each layer's input is kept, plus one layer's activations
+                  ) -> float:
+    "Memory for the activations that the backward pass of a batch needs, in GiB (estimate)."
+    h, n = model_config.hidden_size, model_config.num_hidden_layers
+    per_token = h * (2 * n + ACT_BYTES) if checkpointing else ACT_BYTES * h * n
+    return tokens * per_token / 2**30
+
+def speed_settings(cfg:TrainConfig, # a config with its recipe resolved (`resolve_recipe`)
+                   model_config, # the model's transformers config
+                   n_params:float, # the model's parameter count
+                   gpu_gib:float|None=None, # the GPU's memory in GiB; None: training on the CPU
+                   bf16_gpu:bool=True, # the GPU computes in bf16 (not a T4)
+                   liger_installed:bool=False, # liger-kernel can be imported
+                  ) -> dict:
+    "Batch, accumulation, checkpointing, Liger and learning rate for this device and model; values set in `cfg` win."
+    big = n_params >= FULL_FT_MAX_PARAMS
+    s = {}
+    if cfg.recipe == 'last_layer': s.update(batch_size=16, grad_accum=1, gradient_checkpointing=False, liger=False)
+    elif gpu_gib is None:  # CPU: 16 items a step; checkpointing only if a batch's fp32 activations would take 8 GiB
+        s.update(batch_size=8, grad_accum=2, liger=False,
+                 gradient_checkpointing=big or 2 * activation_gib(model_config, 8 * cfg.max_length) > 8)
+    else:
+        states = n_params * (2 if cfg.use_peft else 16) / 2**30  # adapters: bf16/4-bit base; full: fp32 weights, grads, Adam
+        room = max(GPU_MEMORY_SHARE * gpu_gib - states, 1.)
+        ck = big or cfg.use_peft and cfg.peft_method == 'qlora'
+        budget = TOKEN_BUDGET['adapters' if cfg.use_peft else 'full']
+        while budget > cfg.max_length and activation_gib(model_config, budget, ck) > room: budget //= 2
+        if not ck and activation_gib(model_config, budget, False) > room: ck = True
+        s.update(batch_size=max(1, budget // cfg.max_length), grad_accum=1, gradient_checkpointing=ck,
+                 liger=liger_installed and bf16_gpu and not cfg.deepspeed)
+    s = {k: (v if getattr(cfg, k, None) is None else getattr(cfg, k)) for k, v in s.items()}  # the user's flags win
+    if cfg.learning_rate is None:
+        base = RECIPES[cfg.recipe]['learning_rate']
+        s['learning_rate'] = base if cfg.recipe == 'last_layer' else base * math.sqrt(s['batch_size'] * s['grad_accum'] / 16)
+    return s
+
+
+# %% ../nbs/06_training.ipynb #9a89dc48
+def _hardware() -> dict:
+    "What `speed_settings` needs to know about this machine's GPU."
+    import torch, importlib.util
+    if not torch.cuda.is_available(): return dict(gpu_gib=None)
+    p = torch.cuda.get_device_properties(int(os.environ.get('LOCAL_RANK', 0)))
+    return dict(gpu_gib=p.total_memory / 2**30, bf16_gpu=p.major >= 8, liger_installed=importlib.util.find_spec('liger_kernel') is not None)
+
+def resolve_recipe(cfg:TrainConfig, # a checked config
+                   hardware:dict|None=None, # `speed_settings`' device arguments; default: this machine's
+                  ) -> TrainConfig:
+    "The config with its recipe chosen, and the recipe's and `speed_settings`' values filled in where the flags left them unset."
+    from transformers import AutoConfig
     from medqa_nb.modeling import count_parameters
-    name = cfg.recipe
+    name, n = cfg.recipe, count_parameters(cfg.model_name)
     if name == 'auto':
         if cfg.use_peft is not None: name = 'qlora' if cfg.use_peft else 'full'
         elif cfg.peft_method is not None: name = 'qlora'
-        else: name = 'full' if count_parameters(cfg.model_name) < FULL_FT_MAX_PARAMS else 'qlora'
+        else: name = 'full' if n < FULL_FT_MAX_PARAMS else 'qlora'
     if name not in RECIPES: raise ValueError(f"--recipe {cfg.recipe!r}: expected 'auto' or one of {list(RECIPES)}")
-    return dataclasses.replace(cfg, recipe=name, **{k: v if getattr(cfg, k) is None else getattr(cfg, k) for k, v in RECIPES[name].items()})
+    cfg = dataclasses.replace(cfg, recipe=name, **{k: v if getattr(cfg, k) is None else getattr(cfg, k)
+                                                  for k, v in RECIPES[name].items() if k != 'learning_rate'})
+    speed = speed_settings(cfg, AutoConfig.from_pretrained(resolve_model(cfg.model_name)), n, **(_hardware() if hardware is None else hardware))
+    return dataclasses.replace(cfg, **speed)
 
 # %% ../nbs/06_training.ipynb #9b6753c0
 def split_for(cfg:TrainConfig):
@@ -157,34 +220,41 @@ def sft_dataset(items:list[dict], tok, cfg:TrainConfig):
     return Dataset.from_list([{'prompt': e['prompt'], 'completion': e['completion']} for e in ex])
 
 # %% ../nbs/06_training.ipynb #d2fa464c
-def _on_gpu(): 
+def _on_gpu():
     import torch; return torch.cuda.is_available()
 
-def sft_config(cfg:TrainConfig, dtype, n_train:int):
-    "The trl `SFTConfig` for a run."
+def sft_config(cfg:TrainConfig, # a resolved config (`resolve_recipe`)
+               dtype, # the compute dtype (`pick_dtype`)
+              ):
+    "The trl `SFTConfig` for a run: the speed settings, batches grouped by length, fused AdamW, the completion-only loss."
     from trl import SFTConfig
     os.environ['TENSORBOARD_LOGGING_DIR'] = str(Path(cfg.output_dir)/'logs')  # read by the TensorBoard callback
+    gpu = _on_gpu()
     return SFTConfig(
         output_dir=cfg.output_dir, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        train_sampling_strategy='group_by_length', optim='adamw_torch_fused', use_liger_kernel=bool(cfg.liger),
         learning_rate=cfg.learning_rate, lr_scheduler_type='cosine', warmup_steps=cfg.warmup_ratio,
         logging_steps=cfg.logging_steps, save_steps=max(cfg.save_steps, 1), save_total_limit=2,
         save_strategy='steps' if cfg.save_steps > 0 else 'no',
         gradient_checkpointing=cfg.gradient_checkpointing, gradient_checkpointing_kwargs={'use_reentrant': False},
         max_length=cfg.max_length, completion_only_loss=True, packing=False, seed=cfg.seed, data_seed=cfg.seed,
-        report_to=[] if cfg.report_to == 'none' else [cfg.report_to],
-        deepspeed=resolve_deepspeed(cfg.deepspeed), dataloader_num_workers=0,
-        disable_tqdm=False, **precision_flags(dtype), use_cpu=not _on_gpu())
+        report_to=[] if cfg.report_to == 'none' else [cfg.report_to], deepspeed=resolve_deepspeed(cfg.deepspeed),
+        dataloader_num_workers=2 if gpu else 0, dataloader_pin_memory=gpu, dataloader_persistent_workers=gpu,
+        disable_tqdm=False, **precision_flags(dtype), use_cpu=not gpu)
 
 def _device_map(cfg:TrainConfig):
     if cfg.deepspeed or not _on_gpu(): return None
     return {'': int(os.environ.get('LOCAL_RANK', 0))}
 
-def build_trainer(cfg:TrainConfig, train_ds, tok):
+def build_trainer(cfg:TrainConfig, # a resolved config (`resolve_recipe`)
+                  train_ds, # prompt/completion rows (`sft_dataset`)
+                  tok, # the model's tokenizer
+                 ):
     "An `SFTTrainer` for the config, with the model loaded for its PEFT method."
     from trl import SFTTrainer
     dtype = pick_dtype(cpu_bf16=cfg.cpu_bf16)
-    args = sft_config(cfg, dtype, len(train_ds))  # before the model: ZeRO-3 shards it at load time
+    args = sft_config(cfg, dtype)  # before the model: ZeRO-3 shards it at load time
     if cfg.deepspeed and not _on_gpu():  # ZeRO-3 on CPU (tests): accelerate set up gloo, DeepSpeed's comm joins it
         import deepspeed; _ = args.world_size; deepspeed.init_distributed(dist_backend='gloo')
     method = cfg.peft_method if cfg.use_peft else None
