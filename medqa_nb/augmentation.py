@@ -138,7 +138,12 @@ def apply_edits(text:str, # the original text
     return ''.join(out + [text[pos:]])
 
 # %% ../nbs/04_augmentation.ipynb #c8518d86
-def mask_rates(T, texts:list[str], p:float, rare_weight:float=3., seed:int=0) -> dict:
+def mask_rates(T, # a `Terminology`
+               texts:list[str], # the texts to mask
+               p:float, # the masking probability of an ordinary concept
+               rare_weight:float=3., # how much more often a rare (Orphanet) concept is masked
+               seed:int=0, # random seed
+              ) -> dict:
     "How often rare (Orphanet) and other concepts are masked in `texts`: {'rare': rate, 'other': rate, 'n_rare': n, 'n_other': n}."
     rng, n, hit = random.Random(seed), Counter(), Counter()
     for t in texts:
@@ -196,7 +201,12 @@ def augment_item(item:dict, # a PubMedQA schema record (an original, not an augm
             'aug_ops': [o for o in ops if o in applied]}
 
 # %% ../nbs/04_augmentation.ipynb #2c6449ef
-def augment_cache_path(ops, p:float, seed:int, mask_mode:str='placeholder', rare_weight:float=3.) -> Path:
+def augment_cache_path(ops, # augmentation operations, as for `augment_item`
+                       p:float, # the edit probability
+                       seed:int, # random seed
+                       mask_mode:str='placeholder', # how masked entities are written
+                       rare_weight:float=3., # the masking weight of rare diseases
+                      ) -> Path:
     "The cache file of one set of augmentation options, under `modeling.cache_dir()`."
     return cache_dir()/'augment'/f"{'+'.join(check_ops(ops))}_p{p:g}_s{seed}_{mask_mode}_rw{rare_weight:g}_{_code_fingerprint()}.json"
 
@@ -254,7 +264,8 @@ def augment_items(items:list[dict], # schema records: the training split only
     return out
 
 # %% ../nbs/04_augmentation.ipynb #cc0307bf
-def source_pmids(items:list[dict]) -> set:
+def source_pmids(items:list[dict], # items, possibly augmented
+                ) -> set:
     "The source PMIDs of (possibly augmented) items."
     return {str(it['pmid']) for it in items}
 

@@ -201,15 +201,23 @@ def need(ok:bool, # the condition
     "Raise `OptionError('--name value: expected ...')` unless `ok`."
     if not ok: raise OptionError(f"--{name} {value!r}: expected {expected}")
 
-def finite(x) -> bool:
+def finite(x, # any value
+          ) -> bool:
     "A real number (not a bool, not nan or inf)?"
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
-def check_positive(name:str, v, integer:bool=False):
+def check_positive(name:str, # the option, as the message names it
+                   v, # its value
+                   integer:bool=False, # also require a whole number
+                  ):
     "`--name` must be a number > 0 (an integer >= 1 with `integer`)."
     need(finite(v) and v > 0 and (not integer or float(v).is_integer()), name, v, 'an integer >= 1' if integer else 'a number > 0')
 
-def check_share(name:str, v, lo_open:bool=True, hi_open:bool=True):
+def check_share(name:str, # the option, as the message names it
+                v, # its value
+                lo_open:bool=True, # refuse 0
+                hi_open:bool=True, # refuse 1
+               ):
     "`--name` must be a share in (0, 1); `lo_open=False` allows 0 and `hi_open=False` allows 1."
     ok = finite(v) and (v > 0 if lo_open else v >= 0) and (v < 1 if hi_open else v <= 1)
     need(ok, name, v, f"a number in {'(' if lo_open else '['}0, 1{')' if hi_open else ']'}")

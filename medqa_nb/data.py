@@ -187,7 +187,8 @@ def load_pubmedqa(source:str|Path|None=None, # hub id (`qiaojin/PubMedQA`), a fi
     return records_to_dataset([parse_hub_row(r, f"{src}/{config}", labeled) for r in hub], f"{src}/{config}")
 
 # %% ../nbs/01_data.ipynb #4b86aa6f
-def label_counts(ds) -> dict:
+def label_counts(ds, # items in the PubMedQA schema (a `Dataset` or a list of records)
+                ) -> dict:
     "How many items carry each label, in `LABELS` order."
     c = Counter(ds['final_decision'])
     return {k: c.get(k, 0) for k in LABELS}
@@ -218,7 +219,8 @@ def train_dev_split(ds, # a labelled dataset
     return ds.select([i for i in range(len(ds)) if i not in dset]), ds.select(dev)
 
 # %% ../nbs/01_data.ipynb #f3d8471f
-def read_pmids(src) -> list[str]:
+def read_pmids(src, # a `{pmid: ...}` JSON file (path), or an iterable of PMIDs
+              ) -> list[str]:
     "PMIDs from a `{pmid: ...}` JSON file or an iterable of PMIDs."
     if isinstance(src, (str, Path)):
         d = read_json_file(src)
@@ -314,7 +316,8 @@ LLAMA3_TEMPLATE = ("{{ bos_token }}{% for m in messages %}{{ '<|start_header_id|
                    "+ m['content'] | trim + '<|eot_id|>' }}{% endfor %}"
                    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}")
 
-def ensure_chat_template(tok):
+def ensure_chat_template(tok, # a tokenizer
+                        ):
     "Give `tok` the Llama-3 instruction format if it has no chat template; returns `tok`."
     if not getattr(tok, 'chat_template', None): tok.chat_template = LLAMA3_TEMPLATE
     return tok
@@ -392,7 +395,11 @@ def make_example(item:dict, # a schema record
                 n_tokens=_n(tok, prompt) + _n(tok, completion + eos), n_cut=cut)
 
 # %% ../nbs/01_data.ipynb #1d2c1186
-def token_length_stats(ds, tok, style:str='label', system:str=SYSTEM_PROMPT) -> dict:
+def token_length_stats(ds, # items in the PubMedQA schema
+                       tok, # the model's tokenizer
+                       style:str='label', # the completion style, as for `make_example`
+                       system:str=SYSTEM_PROMPT, # the system prompt
+                      ) -> dict:
     "Percentiles of the untruncated prompt + completion lengths, in tokens."
     import numpy as np
     n = np.array([make_example(r, tok, None, style, system)['n_tokens'] for r in ds])

@@ -124,7 +124,8 @@ def load_for_eval(model_name:str='embedded', # a model name as `resolve_model` a
 _FIRST = re.compile(r"^\W*(yes|no|maybe)\b", re.I)
 _ANSWER_IS = re.compile(r"\banswer\s*(?:is|:)\s*\W*(yes|no|maybe)\b", re.I)
 
-def parse_decision(text:str) -> str|None:
+def parse_decision(text:str, # a generated answer
+                  ) -> str|None:
     "The yes/no/maybe decision in a generated answer, or None when there is none to read."
     m = _FIRST.match(text) or _ANSWER_IS.search(text)
     return m.group(1).lower() if m else None
@@ -193,7 +194,12 @@ def _macro_f1_from_confusion(cm:np.ndarray) -> np.ndarray:
     f1 = np.where(present, 2*tp / np.maximum(denom, 1), 0.)
     return f1.sum(-1) / np.maximum(present.sum(-1), 1)
 
-def bootstrap_ci(gold:list, pred:list, n_boot:int=1000, seed:int=0, level:float=0.95) -> dict:
+def bootstrap_ci(gold:list, # gold labels
+                 pred:list, # predicted labels, one per gold label
+                 n_boot:int=1000, # bootstrap resamples
+                 seed:int=0, # random seed
+                 level:float=0.95, # the intervals' coverage
+                ) -> dict:
     "Percentile bootstrap intervals for accuracy and macro-F1."
     g = np.array([LABELS.index(l) for l in gold]); p = np.array([LABELS.index(l) for l in pred])
     rng, n, k = np.random.default_rng(seed), len(g), len(LABELS)
@@ -206,7 +212,10 @@ def bootstrap_ci(gold:list, pred:list, n_boot:int=1000, seed:int=0, level:float=
             'macro_f1': [float(v) for v in np.percentile(_macro_f1_from_confusion(cm), q)],
             'level': level, 'n_boot': n_boot, 'seed': seed}
 
-def calibration(gold:list, probs, n_bins:int=10) -> dict:
+def calibration(gold:list, # gold labels
+                probs, # (n, 3) label probabilities, columns in `LABELS` order
+                n_bins:int=10, # confidence bins of the reliability curve
+               ) -> dict:
     "ECE, Brier score and reliability points of (n, 3) label probabilities."
     probs = np.asarray(probs, dtype=float)
     g = np.array([LABELS.index(l) for l in gold])
@@ -346,7 +355,8 @@ def report_table(results:list[dict], # from `evaluate_model`
     return '\n'.join(rows)
 
 # %% ../nbs/05_eval.ipynb #c4772477
-def confusion_figure(results:list[dict]):
+def confusion_figure(results:list[dict], # from `evaluate_model`
+                    ):
     "One confusion matrix per run (rows gold, columns predicted)."
     from matplotlib.figure import Figure
     rs = [r for r in results if 'confusion' in r['metrics']]
@@ -361,7 +371,8 @@ def confusion_figure(results:list[dict]):
     fig.tight_layout()
     return fig
 
-def reliability_figure(results:list[dict]):
+def reliability_figure(results:list[dict], # from `evaluate_model`
+                      ):
     "Reliability curves (accuracy against confidence per bin) of the runs with probabilities."
     from matplotlib.figure import Figure
     fig = Figure(figsize=(4, 3.2), dpi=80)
@@ -515,7 +526,8 @@ class EvalConfig(DataArgs):
         return DataArgs.check(self)
 
 @console('medqa-eval')
-def eval_main(argv:list|None=None):
+def eval_main(argv:list|None=None, # command-line arguments; default `sys.argv[1:]`
+             ):
     "`medqa-eval`: evaluate models and adapters on PubMedQA; prints the table and the report's path; exit 0 on success, 2 on a user error."
     import gc, torch
     cfg = parse_config(EvalConfig, argv, 'medqa-eval')

@@ -97,7 +97,8 @@ def check_model_name(name:str, # 'embedded', a .gguf file, a local HF folder, or
 
 # %% ../nbs/02_modeling.ipynb #afb4a5c9
 def load_tokenizer(name:str|Path=EMBEDDED, # model name (see `resolve_model`), or any folder holding a tokenizer (a run's adapter, an export)
-                   padding_side:str='left'):
+                   padding_side:str='left', # 'left' for batched generation and scoring
+                  ):
     "The model's tokenizer, ready for chat prompts and batches."
     from transformers import AutoTokenizer
     p = Path(str(name)).expanduser()
@@ -118,7 +119,8 @@ def pick_dtype(device:str|None=None, # 'cpu', 'cuda', 'cuda:1'...; default: cuda
         return torch.bfloat16 if major >= 8 else torch.float16
     return torch.bfloat16 if cpu_bf16 else torch.float32
 
-def precision_flags(dtype) -> dict:
+def precision_flags(dtype, # a torch dtype, e.g. from `pick_dtype`
+                   ) -> dict:
     "`TrainingArguments` flags for a dtype."
     import torch
     return dict(bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16)
@@ -163,7 +165,8 @@ def load_model(name:str|Path=EMBEDDED, # model name, see `resolve_model`
 def tiny_llama(out:str|Path|None=None, # destination folder; default: under `cache_dir()`
                hidden:int=64, # hidden size
                layers:int=2, # decoder layers
-               seed:int=0):
+               seed:int=0, # seed of the random weights
+              ):
     "A small random `LlamaForCausalLM` folder with the embedded model's tokenizer."
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
