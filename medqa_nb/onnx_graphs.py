@@ -79,7 +79,8 @@ def merge_adapter(adapter:str|Path, # a PEFT LoRA adapter folder
                   metrics:dict|None=None, # evaluation metrics for the model card
                   data:str='PubMedQA PQA-L (qiaojin/PubMedQA, pqa_labeled)', # training data, for the model card
                   answer_style:str|None=None, # the run's answer style, for the model card
-                 ) -> Path:
+                  return_model:bool=False, # also return the merged model (fp32, eval mode): `(folder, model)`, so that it is not loaded again
+                 ) -> Path|tuple:
     "Merge a LoRA adapter into its base model reloaded in fp32; save safetensors, tokenizer and model card."
     import torch
     from peft import PeftModel
@@ -95,7 +96,7 @@ def merge_adapter(adapter:str|Path, # a PEFT LoRA adapter folder
         model.save_pretrained(tmp, safe_serialization=True)
         load_tokenizer(base).save_pretrained(tmp)
         (tmp/'README.md').write_text(model_card(str(base), str(adapter), data, metrics, answer_style=answer_style))
-        return replace_dir(tmp, out)
+        return (replace_dir(tmp, out), model.eval()) if return_model else replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
 
@@ -280,17 +281,17 @@ def export_onnx(model_dir:str|Path, # a Hugging Face model folder (e.g. from `me
                 scoring:bool=True, # also write the one-pass scoring graph (scoring.onnx)
                 calibration:list|None=None, # prompts (text or token ids) to smooth activation outliers with, for int8
                 alpha:float=0.5, # smoothing strength (`smooth_activations`)
+                model=None, # the model of `model_dir`, already loaded (fp32; smoothed in place with `calibration`); None: loaded here
                ) -> Path:
     "Export a causal LM to ONNX: the generation graph with a KV cache and the scoring graph, tokenizer and metadata."
     import warnings, torch
     from transformers import AutoModelForCausalLM
     src = resolve_model(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32, attn_implementation='eager').eval()
+    model = (AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32, attn_implementation='eager') if model is None else model).eval()
     tok = load_tokenizer(src)
-    smoothing = None
-    if calibration:
-        ids = _prompt_ids(tok, calibration)
-        smoothing = smooth_activations(model, ids, alpha)
+    impl, model.config._attn_implementation = model.config._attn_implementation, 'eager'  # smoothing and the generation graph: as loaded here
+    try: smoothing = smooth_activations(model, _prompt_ids(tok, calibration), alpha) if calibration else None
+    except BaseException: model.config._attn_implementation = impl; raise
     n_layers, n_kv, hd = _kv_shape(model.config)
     b, s, p = 2, 5, 3
     ids = torch.randint(0, min(1000, model.config.vocab_size), (b, s))
@@ -323,6 +324,7 @@ def export_onnx(model_dir:str|Path, # a Hugging Face model folder (e.g. from `me
         return replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
+    finally: model.config._attn_implementation = impl
 
 # %% ../nbs/07_onnx.ipynb #b57dac1e
 QUANT_METHODS = ('per_token', 'dynamic', 'blockwise')
@@ -510,8 +512,9 @@ def input_hessians(model, # an onnx.ModelProto (fp32), e.g. the scoring graph
                    widths:dict, # the tensors (MatMul inputs) to sum XᵀX of, and their last dimension
                    threads:int=2, # intra-op threads
                    max_gb:float=2.0, # memory for the sums (float64): more names run the prompts again
+                   batch_gb:float=0.5, # activations held before their XᵀX are added to the sums
                   ) -> dict:
-    "For each tensor in `widths`, XᵀX summed over every token of the calibration prompts ([k, k], float64)."
+    "For each tensor in `widths`, XᵀX summed over every token of the calibration prompts ([k, k], float64; the tokens of several prompts are multiplied at once in float32)."
     import numpy as np, onnx, onnxruntime as ort
     from onnx import TensorProto, helper as h
     if not feeds: raise ExportError("input_hessians: no calibration prompts")
@@ -530,10 +533,12 @@ def input_hessians(model, # an onnx.ModelProto (fp32), e.g. the scoring graph
                 if large: onnx.save(model, f'{d}/model.onnx', save_as_external_data=True)
                 sess = ort.InferenceSession(f'{d}/model.onnx' if large else model.SerializeToString(), so, providers=['CPUExecutionProvider'])
         finally: del model.graph.output[n_out:]
-        for feed in feeds:
-            for n, x in zip(group, sess.run(group, feed)):
-                x = x.reshape(-1, x.shape[-1]).astype(np.float64)
-                H[n] = H[n] + x.T @ x if n in H else x.T @ x
+        held, size = {n: [] for n in group}, 0
+        for j, feed in enumerate(feeds):
+            for n, x in zip(group, sess.run(group, feed)): held[n].append(x.reshape(-1, x.shape[-1])); size += x.nbytes
+            if size > batch_gb * 1e9 or j == len(feeds) - 1:  # the tokens held: one large float32 product each (BLAS's syrk)
+                for n, xs in held.items(): x = np.concatenate(xs); s = (x.T @ x).astype(np.float64); H[n] = H[n] + s if n in H else s
+                held, size = {n: [] for n in group}, 0
         del sess
     return H
 
@@ -543,13 +548,15 @@ def gptq_weights(model, # an onnx.ModelProto (fp32), e.g. the scoring graph
                  threads:int=2, # intra-op threads
                 ) -> dict:
     "GPTQ-rounded int8 weights of every `MatMul` that `quantize_per_token` quantizes (by default), by `weight_key` of the fp32 weights."
+    import numpy as np
     from onnx import numpy_helper as nh
     mms = _weight_matmuls(model)
     H = input_hessians(model, feeds, {n.input[0]: w.dims[0] for n, w in mms}, threads)
-    out = {}
-    for n, w in mms:
-        W = nh.to_array(w)
-        out[weight_key(W)] = gptq_round(W, H[n.input[0]], damp)
+    out, by_input = {}, {}
+    for n, w in mms: by_input.setdefault(n.input[0], []).append(nh.to_array(w))
+    for x, ws in by_input.items():  # the weights on one input (q/k/v, gate/up) as one matrix: GPTQ rounds columns independently
+        q = gptq_round(np.concatenate(ws, 1), H[x], damp)
+        for w, qw in zip(ws, np.split(q, np.cumsum([w.shape[1] for w in ws])[:-1], 1)): out[weight_key(w)] = qw
     return out
 
 # %% ../nbs/07_onnx.ipynb #10ed90c3
@@ -570,13 +577,6 @@ def blockwise_int8(model, # an onnx.ModelProto
     q = MatMulNBitsQuantizer(model, bits=8, block_size=block_size, is_symmetric=True, accuracy_level=4, nodes_to_exclude=exclude or [])
     q.process()
     return q.model.model
-
-def _gptq_for(src:Path, calibration:list, threads:int=2) -> dict:
-    "GPTQ's int8 weights for an export folder, calibrated on its scoring graph (which both graphs share the weights of)."
-    import onnx
-    if not (src/SCORING_GRAPH).is_file(): raise ExportError(f"{src}: GPTQ calibrates on {SCORING_GRAPH} (export with scoring=True)")
-    feeds = [_scoring_feed([x]) for x in _prompt_ids(load_tokenizer(src), calibration)]
-    return gptq_weights(onnx.load(src/SCORING_GRAPH), feeds, threads=threads)
 
 def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
                   out_dir:str|Path, # destination folder
@@ -601,11 +601,15 @@ def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
     root = logging.getLogger(); level = root.level
     _quiet_quantizers()
     try:
-        rounded = _gptq_for(src, calibration, threads) if calibration and method == 'per_token' else None
+        gptq = calibration and method == 'per_token'  # calibrated on the scoring graph, which both graphs share the weights of
+        if gptq and not (src/SCORING_GRAPH).is_file(): raise ExportError(f"{src}: GPTQ calibrates on {SCORING_GRAPH} (export with scoring=True)")
+        scoring = onnx.load(src/SCORING_GRAPH) if gptq else None  # loaded once: GPTQ, then quantized
+        rounded = gptq_weights(scoring, [_scoring_feed([x]) for x in _prompt_ids(load_tokenizer(src), calibration)], threads=threads) if gptq else None
         for graph in [f for f in ('model.onnx', SCORING_GRAPH) if (src/f).is_file()]:
             save = dict(save_as_external_data=large, location=f'{graph}.data')
             if method == 'per_token':
-                onnx.save(quantize_per_token(onnx.load(src/graph), exclude, residual=tuple(residual), rounded=rounded), tmp/graph, **save)
+                g = scoring if graph == SCORING_GRAPH and gptq else onnx.load(src/graph)
+                onnx.save(quantize_per_token(g, exclude, residual=tuple(residual), rounded=rounded), tmp/graph, **save)
             elif method == 'dynamic':
                 from onnxruntime.quantization import QuantType, quantize_dynamic
                 _quiet_quantizers()
