@@ -59,7 +59,7 @@ def main():
     from medqa_nb.core import cache_dir
     from medqa_nb.modeling import EMBEDDED, load_tokenizer, resolve_model
     from medqa_nb.onnx_graphs import quantize_onnx, random_lora_adapter, EXPORT_META, SCORING_GRAPH
-    from medqa_nb.deploy import OnnxPredictor, export_pipeline, parity
+    from medqa_nb.deploy import OnnxPredictor, export_model, parity
     out = Path(a.out or cache_dir()/f'bench-export-{a.adapter if a.adapter in ("random", "none") else Path(a.adapter).resolve().parent.name + "-adapter"}')
     adapter = None if a.adapter == 'none' else (out/'adapter' if a.adapter == 'random' else Path(a.adapter))
     if a.adapter == 'random' and not (adapter/'adapter_config.json').exists(): random_lora_adapter(EMBEDDED, adapter, std=0.01)
@@ -74,7 +74,7 @@ def main():
        or (old.get('guard') or {'precision': 'fp32'}).get('precision') != 'fp32' \
        or old['quantization'].get('rounding', {}).get('method') != ('gptq' if calib else 'nearest'):
         for d in out.glob('onnx-int8-*'): shutil.rmtree(d)  # made from the old fp32 export
-        t = time.time(); export_pipeline(EMBEDDED, adapter, out, calibration_items=calib, guard=bool(calib)); print(f'export + quantize: {time.time()-t:.0f} s')
+        t = time.time(); export_model(EMBEDDED, adapter, out, calibration_items=calib, guard=bool(calib)); print(f'export + quantize: {time.time()-t:.0f} s')
     print('smoothing:', json.loads(meta.read_text()).get('smoothing'), '| gqa chunks:', ex.GQA_CHUNKS)
     cal_tok = load_tokenizer(out/'onnx')
     gptq = dict(calibration=[make_example(r, cal_tok, 512)['prompt'] for r in calib]) if calib else {}

@@ -18,7 +18,7 @@ from .onnx_graphs import (EXPORT_META, ExportError, MAX_ABSTRACT_CHARS, MAX_QUES
 # %% auto #0
 __all__ = ['GUARD_GRAPH', 'MAX_JSONL_BYTES', 'MAX_BODY_BYTES', 'check_inputs', 'session_options', 'OnnxPredictor',
            'torch_last_logits', 'parity', 'top_two_margin', 'margin_error', 'add_guard', 'run_answer_style',
-           'export_pipeline', 'label_agreement', 'predict_one', 'check_export_dir', 'can_explain', 'explain_error',
+           'export_model', 'label_agreement', 'predict_one', 'check_export_dir', 'can_explain', 'explain_error',
            'checked_explanation', 'PredictConfig', 'check_item', 'read_jsonl', 'predict_main', 'Busy', 'Admission',
            'BodyLimit', 'request_error', 'make_app', 'StubPredictor', 'ServeConfig', 'serve_main']
 
@@ -60,8 +60,6 @@ class OnnxPredictor:
                  max_length:int|None=None, # prompt budget in tokens; default from the export metadata
                  guard:bool=True, # re-score near-ties with the export's guard graph, if it has one (`add_guard`)
                 ):
-        import onnxruntime as ort
-        from transformers import AutoTokenizer
         p = Path(path)
         self.dir = p.parent if p.suffix == '.onnx' else p
         if not (self.dir/'model.onnx').is_file() or not (self.dir/EXPORT_META).is_file():
@@ -279,32 +277,46 @@ def run_answer_style(model, # a run's adapter (or fully fine-tuned model) folder
     try: return json.loads((p.parent/'config.json').read_text()).get('answer_style')
     except (UnicodeDecodeError, json.JSONDecodeError): return None
 
-def export_pipeline(base:str=EMBEDDED, # base model name
-                    adapter:str|Path|None=None, # a LoRA adapter folder to merge first
-                    out_dir:str|Path='export', # holds merged/, onnx/ and onnx-int8/
-                    quantize:bool=True, # also write the int8 model
-                    method:str='per_token', # int8 scheme, see `quantize_onnx`
-                    metrics:dict|None=None, # evaluation metrics for the model card
-                    max_length:int=512, # prompt budget in tokens
-                    calibration_items:list|None=None, # schema records of the training split: smooth activation outliers and round weights (GPTQ) for int8
-                    check_items:list|None=None, # schema records: int8 must give fp32's labels on them, else a guard, then 'blockwise', is tried
-                    min_agreement:float=0.99, # the share of `check_items` labels int8 must keep
-                    guard:bool|None=None, # re-score near-ties in fp32 (`add_guard`, needs calibration items): None: where per_token misses check labels, or without check items
-                    guard_factor:float=2.0, # guard margin = this x the largest int8 margin error on the calibration items
-                    max_rescored:float=0.4, # the share of `check_items` the guard may re-score; above it blockwise alone is faster
-                    answer_style:str|None=None, # 'label' or 'explain'; default: the run's, from the `config.json` beside the adapter (or model)
-                    **quant_kw, # more `quantize_onnx` arguments
-                   ) -> dict:
-    "Merge, export and quantize; returns the folders written. The run's answer style is recorded in the metadata and the model card."
+def _timed(f, prompts:list) -> tuple:
+    "`f([prompt])` for each prompt, one at a time: (the median milliseconds, the outputs)."
+    import statistics
+    ts, outs = [], []
+    for p in prompts: t = time.perf_counter(); outs.append(f([p])); ts.append(time.perf_counter() - t)
+    return statistics.median(ts) * 1e3, outs
+
+def export_model(base:str=EMBEDDED, # base model name
+                 adapter:str|Path|None=None, # a LoRA adapter folder to merge first
+                 out_dir:str|Path='export', # holds merged/, onnx/ and onnx-int8/
+                 quantize:bool=True, # also write the int8 model
+                 method:str='per_token', # int8 scheme, see `quantize_onnx`
+                 metrics:dict|None=None, # evaluation metrics for the model card
+                 max_length:int=512, # prompt budget in tokens
+                 calibration_items:list|None=None, # schema records of the training split: smooth activation outliers and round weights (GPTQ) for int8
+                 check_items:list|None=None, # schema records: int8 must give fp32's labels on them, else a guard, then 'blockwise', is tried
+                 min_agreement:float=0.99, # the share of `check_items` labels int8 must keep
+                 guard:bool|None=None, # re-score near-ties in fp32 (`add_guard`, needs calibration items): None: where per_token misses check labels, or without check items
+                 guard_factor:float=2.0, # guard margin = this x the largest int8 margin error on the calibration items
+                 max_rescored:float=0.4, # the share of `check_items` the guard may re-score; above it blockwise alone is faster
+                 answer_style:str|None=None, # 'label' or 'explain'; default: the run's, from the `config.json` beside the adapter (or model)
+                 speed_items:int=10, # with int8 and check items: the first this many are timed one at a time in PyTorch fp32 and in int8 (`speed` in the metadata); 0: not timed
+                 **quant_kw, # more `quantize_onnx` arguments
+                ) -> dict:
+    """Merge, export and quantize; returns the folders written. The run's answer style is recorded in the metadata and the model card.
+    The model is loaded (or merged) once: PyTorch fp32 is timed on it before it is exported."""
+    import torch
+    from transformers import AutoModelForCausalLM
     out = Path(out_dir); paths = {}
-    src = base
     style = answer_style or run_answer_style(adapter if adapter is not None else base)
-    if adapter is not None: paths['merged'] = src = merge_adapter(adapter, out/'merged', base, metrics, answer_style=style)
-    calibration = None
-    if calibration_items and quantize:
-        tok = load_tokenizer(resolve_model(src))
-        calibration = [make_example(it, tok, max_length)['prompt'] for it in calibration_items]
-    paths['onnx'] = export_onnx(src, out/'onnx', max_length=max_length, calibration=calibration)
+    if adapter is not None: paths['merged'], model = merge_adapter(adapter, out/'merged', base, metrics, answer_style=style, return_model=True)
+    else: model = AutoModelForCausalLM.from_pretrained(resolve_model(base), dtype=torch.float32).eval()
+    src = paths.get('merged', base)
+    tok = load_tokenizer(resolve_model(src))
+    calibration = [make_example(it, tok, max_length)['prompt'] for it in calibration_items] if calibration_items and quantize else None
+    prompts = [make_example(it, tok, max_length)['prompt'] for it in check_items or []]
+    timed = prompts[:speed_items] if quantize else []
+    fp32, threads = (lambda p: torch_last_logits(model, tok, p)), torch.get_num_threads()
+    if timed: fp32(timed[:1]); t32 = _timed(fp32, timed)[0]  # after a warm-up run; before export_onnx smooths the weights
+    paths['onnx'] = export_onnx(src, out/'onnx', max_length=max_length, calibration=calibration, model=model); del model
     if style:  # before quantizing: quantize_onnx copies the metadata
         meta = json.loads((paths['onnx']/EXPORT_META).read_text()); meta['answer_style'] = style
         atomic_write(paths['onnx']/EXPORT_META, json.dumps(meta, indent=1))
@@ -312,12 +324,10 @@ def export_pipeline(base:str=EMBEDDED, # base model name
     if quantize:
         gptq = dict(calibration=calibration) if method == 'per_token' and calibration else {}
         paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **gptq, **quant_kw)
-        chk, n = None, len(check_items or [])
-        if check_items and method != 'blockwise':  # fp32's labels once; each int8 candidate is checked against them
-            fp32 = OnnxPredictor(paths['onnx'])
-            prompts = [make_example(it, fp32.tok, max_length)['prompt'] for it in check_items]
-            labels = fp32.label_logits(prompts).argmax(1)
-            check = lambda: _kept_labels(labels, paths['onnx_int8'], prompts)
+        chk, n = None, len(prompts)
+        if prompts and method != 'blockwise':  # fp32's labels once; each int8 candidate is checked (and timed) against them
+            labels = OnnxPredictor(paths['onnx']).label_logits(prompts).argmax(1)
+            check = lambda: _kept_labels(labels, paths['onnx_int8'], prompts, len(timed))
             chk = check()
         guarded = (method == 'per_token' and bool(calibration) and guard is not False
                    and (guard or chk is None or chk['agreement'] < min_agreement))  # the fastest scheme that keeps the labels
@@ -330,14 +340,17 @@ def export_pipeline(base:str=EMBEDDED, # base model name
                    f"re-scores {chk['rescored']:.0%} of {n} check items in its guard graph (> {max_rescored:.0%})"
                    if chk['rescored'] > max_rescored else None)
             if why:
-                import warnings
-                warnings.warn(f"int8 '{method}' {why}: writing 'blockwise' int8 instead (finer scales, at about fp32 speed)")
+                import warnings; warnings.warn(f"int8 '{method}' {why}: writing 'blockwise' int8 instead (finer scales, at about fp32 speed)")
                 method, guarded = 'blockwise', False
                 paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **quant_kw)
-        if chk is not None and method != 'blockwise':  # the check travels with the model
-            meta_f = paths['onnx_int8']/EXPORT_META; meta = json.loads(meta_f.read_text())
+        meta_f = paths['onnx_int8']/EXPORT_META; meta = json.loads(meta_f.read_text())
+        if chk is not None and method != 'blockwise':  # the check (and its int8 times) travel with the model
             meta['check'] = dict(items=n, agreement=round(chk['agreement'], 4), rescored=round(chk['rescored'], 4))
-            atomic_write(meta_f, json.dumps(meta, indent=1))
+        if timed:  # int8: the check's runs, or a blockwise model timed here
+            if 'check' in meta: ms = chk['int8_ms']
+            else: b = OnnxPredictor(paths['onnx_int8']); b.label_logits(timed[:1]); ms = _timed(b.label_logits, timed)[0]
+            meta['speed'] = dict(items=len(timed), pytorch_fp32_ms=round(t32, 1), int8_ms=round(ms, 1), speedup=round(t32 / ms, 2), threads=threads)
+        if 'check' in meta or 'speed' in meta: atomic_write(meta_f, json.dumps(meta, indent=1))
         card = (paths['onnx_int8']/'README.md')
         scheme = f"{method}, near-ties re-scored in fp32" if guarded else method
         if card.exists(): card.write_text(card.read_text().replace('**Precision:** fp32', f'**Precision:** int8 ({scheme})'))
@@ -353,10 +366,14 @@ def label_agreement(ref:str|Path, # an fp32 export folder
     prompts = [make_example(it, a.tok, max_length)['prompt'] for it in items]
     return _kept_labels(a.label_logits(prompts).argmax(1), other, prompts)
 
-def _kept_labels(labels, other, prompts):
-    "The share of `labels` the export `other` gives on `prompts`, and the share its guard graph re-scored."
+def _kept_labels(labels, other, prompts, timed:int=0):
+    "The share of `labels` the export `other` gives on `prompts`, the share its guard graph re-scored, and the median ms of the first `timed` prompts (run one at a time)."
+    import numpy as np
     b = OnnxPredictor(other)
-    return dict(agreement=float((b.label_logits(prompts).argmax(1) == labels).mean()), rescored=b.rescored / len(prompts))
+    if timed: b.label_logits(prompts[:1]); b.rescored = 0  # a warm-up run, not counted
+    ms, rows = _timed(b.label_logits, prompts[:timed]) if timed else (None, [])
+    if len(prompts) > timed: rows.append(b.label_logits(prompts[timed:]))
+    return dict(agreement=float((np.concatenate(rows).argmax(1) == labels).mean()), rescored=b.rescored / len(prompts), int8_ms=ms)
 
 _PREDICTORS = {}
 def predict_one(model:str|Path, # an export folder
@@ -373,7 +390,7 @@ def check_export_dir(path:str|Path, # an export folder, or its model.onnx
     p = Path(path)
     d = p.parent if p.suffix == '.onnx' else p
     if not (d/'model.onnx').is_file() or not (d/EXPORT_META).is_file():
-        raise ExportError(f"{path}: not an export folder (needs model.onnx and {EXPORT_META}; export_pipeline writes onnx/ and onnx-int8/)")
+        raise ExportError(f"{path}: not an export folder (needs model.onnx and {EXPORT_META}; export_model writes onnx/ and onnx-int8/)")
     try: meta = json.loads((d/EXPORT_META).read_text(encoding='utf-8'))
     except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ExportError(f"{d/EXPORT_META}: not valid JSON: {e}") from None
     if not isinstance(meta, dict) or 'label_token_ids' not in meta: raise ExportError(f"{d/EXPORT_META}: not an export's metadata (no label_token_ids)")
@@ -381,7 +398,7 @@ def check_export_dir(path:str|Path, # an export folder, or its model.onnx
 
 def can_explain(meta:dict, # an export's metadata
                ) -> bool:
-    """Can the exported model explain its answer? `export_pipeline` records the run's `answer_style` in the metadata
+    """Can the exported model explain its answer? `export_model` records the run's `answer_style` in the metadata
     ('label': fine-tuned to answer with the word only; 'explain'; absent for a base model, which answers freely)."""
     return meta.get('answer_style') != 'label'
 
@@ -399,7 +416,7 @@ def checked_explanation(text:str, # the generated explanation
 @dataclass
 class PredictConfig:
     "Answer PubMedQA-style questions with an exported model; prints JSON lines."
-    model: str # an export folder (onnx/ or onnx-int8/ from export_pipeline)
+    model: str # an export folder (onnx/ or onnx-int8/ from export_model)
     question: str|None = None # the research question
     abstract: str|None = None # the abstract text
     jsonl: str|None = None # a JSON lines file of {"question", "abstract"} items instead
@@ -602,7 +619,7 @@ class StubPredictor:
 @dataclass
 class ServeConfig:
     "Serve an exported model over HTTP (`/predict`, `/health`)."
-    model: str # an export folder (onnx/ or onnx-int8/ from export_pipeline), or 'stub' (a fake model for load tests)
+    model: str # an export folder (onnx/ or onnx-int8/ from export_model), or 'stub' (a fake model for load tests)
     host: str = '127.0.0.1' # interface to bind
     port: int = 8000 # port
     threads: int = 2 # ONNX Runtime threads per worker
