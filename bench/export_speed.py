@@ -31,9 +31,9 @@ def main():
     a = ap.parse_args()
     import onnx, torch, transformers
     import medqa_nb.onnx_graphs as G, medqa_nb.deploy as D, medqa_nb.pipeline as P
-    from medqa_nb.train import TrainConfig, split_for, tuned_model
+    from medqa_nb.train import TrainConfig, split_for, model_source
     from medqa_nb.modeling import EMBEDDED, resolve_model
-    export = getattr(D, 'export_model', None) or getattr(D, 'export_pipeline')
+    export = D.export_model
     for name in ('merge_adapter', 'export_onnx', 'export_scoring_graph', 'smooth_activations', 'quantize_onnx', '_gptq_for',
                  'input_hessians', 'gptq_weights', 'gptq_round', 'quantize_per_token', 'add_guard', '_kept_labels', 'label_agreement'):
         f = getattr(G, name, None) or getattr(D, name, None)
@@ -46,20 +46,19 @@ def main():
     torch.onnx.export = timed('torch.onnx.export', torch.onnx.export)
     onnx.load, onnx.save = timed('onnx.load', onnx.load), timed('onnx.save', onnx.save)
     transformers.PreTrainedModel.save_pretrained = timed('save_pretrained', transformers.PreTrainedModel.save_pretrained)
-    P.int8_speedup = timed('int8_speedup', P.int8_speedup)
     D.torch_last_logits = timed('torch_last_logits', D.torch_last_logits)
     P.split_for = timed('split_for', split_for)
     cfg = TrainConfig(output_dir=a.run_dir, max_length=a.max_length)
     out = Path(a.out or Path(a.run_dir)/'export')
     t0 = time.perf_counter()
     # the export block of medqa_nb.pipeline.pipeline
-    base, adapter = tuned_model(a.run_dir, cfg.model_name)
+    base, adapter = model_source(a.run_dir, cfg.model_name)
     train_items, dev_items = P.split_for(cfg)
     paths = timed('export', export)(resolve_model(base), adapter, out, metrics=None, max_length=cfg.max_length,
                                    calibration_items=train_items[-16:], check_items=dev_items)
     pred = D.OnnxPredictor(paths['onnx_int8']).predict_batch([dev_items[0]])[0]
     q = json.loads((paths['onnx_int8']/G.EXPORT_META).read_text())
-    speed = q.get('speed') or P.int8_speedup(paths['onnx_int8'], base if adapter is None else paths['merged'], dev_items[:10], cfg.max_length)
+    speed = q.get('speed')
     total = time.perf_counter() - t0
     print(f"export stage: {total:.1f} s  (torch threads {torch.get_num_threads()})")
     for k in TIMES: print(f"  {k:28s} {TIMES[k]:7.1f} s  x{CALLS[k]}")

@@ -1,29 +1,29 @@
-"""Training speed: the plain trl recipe vs the project's proposed default, in one process, on one device, on the same data.
+"""Training speed: the plain trl recipe vs the project's default, in one process, on one device, on the same data.
 
-    python bench/train_speed.py [--device cuda|cpu] [--steps N] [--parts embedded,lora,7b,schedule,profile]
-                                [--json results/train_speed.json] [--budget_s 540]
+    python bench/train_speed.py [--device cuda|cpu] [--steps N] [--parts embedded,lora,7b] [--json results/train_speed.json]
 
 Rows (each a fresh trainer; samples/s, real (non-pad) tokens/s and peak memory are measured by the bench itself: a
 callback synchronizes the device at every optimizer step, and the real tokens are counted from each batch):
 
 (a) the embedded model (SmolLM2-135M-Instruct) on the real training split of the default run (450 PQA-L items, one
     augmented copy each, balanced by oversampling: 1,488 items; `medqa_nb.train.split_for` + `sft_dataset`):
-    - plain: trl `SFTTrainer(model=<folder>)`, `SFTConfig` as a user writes it: padded batches of 8, bf16, no gradient
-      checkpointing, everything else trl's default (full fine-tuning; `--parts lora`: LoRA r=16 through `peft_config`);
-    - today: `medqa_nb.train.build_trainer` with today's defaults (batch 4 x 4, gradient checkpointing, fp32 master weights);
-    - proposed: the settings this bench proposes as the project default (`proposed_kwargs`), and ablations of it;
-    - schedule: the proposed default over its whole schedule (3 epochs), timed from the first step to the last, with
-      the dev accuracy of the result (50 items; a sanity check, not the CV).
+    - plain: trl `SFTTrainer(model=<folder>)`, `SFTConfig` as a user writes it: padded batches of 8, bf16 on a GPU, no
+      gradient checkpointing, everything else trl's default (`--parts lora`: LoRA r=16 through `peft_config`);
+    - fixed 4x4: `medqa_nb.train.build_trainer` with a fixed batch of 4 x 4 and gradient checkpointing, no Liger;
+    - default: `medqa_nb.train.build_trainer(resolve_recipe(TrainConfig()))`, the settings `speed_settings` picks for
+      this device; on a GPU over its whole 3-epoch schedule, with the dev accuracy of the result (50 items; a sanity
+      check, not the CV);
+    - on a CPU also the `last_layer` recipe (the main job's CPU recipe): items x epochs per second, the cache included.
 (b) a Llama-2-7B-shaped model (hidden 4096, 32 layers, MLP 11008, vocabulary 32,000) with random weights, every
     parameter initialised explicitly, its linear layers quantized to 4-bit NF4 (double quantization, bf16 compute and
     bf16 storage, as `medqa_nb.modeling.quant_config`), LoRA r=16 alpha=32 on all linear layers:
     - plain loop: `prepare_model_for_kbit_training` + peft + `torch.optim.AdamW`, bf16 autocast, batches of 8 items
       padded to 512 tokens, loss on every real token;
-    - proposed: trl `SFTTrainer` with the proposed QLoRA settings.
+    - default: trl `SFTTrainer` with `medqa_nb.train.sft_config` of the QLoRA recipe as `speed_settings` picks it for a
+      7B model on this device (and a half-size batch beside it).
     The token ids are the embedded tokenizer's, modulo 32,000 (random weights: only the lengths matter).
 
-`--device cpu` runs (a) with small step counts (plain, today's CPU schedule, the proposed CPU settings). Results go to
-`--json` (written atomically); the table is printed last, with the device's name.
+Results go to `--json` (written atomically, keyed by device); the table is printed last, with the device's name.
 """
 from __future__ import annotations
 import argparse, contextlib, gc, json, math, os, platform, shutil, sys, tempfile, time, traceback, warnings
@@ -43,7 +43,6 @@ def cpu_flags():
     except (OSError, StopIteration): return []
     return [f for f in ('avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'avx512_fp16', 'amx_bf16', 'amx_tile') if f in fl]
 
-def cpu_has_bf16(): return any(f in cpu_flags() for f in ('avx512_bf16', 'amx_bf16'))
 
 def device_info(dev:str) -> dict:
     import torch, transformers, trl, peft
@@ -73,16 +72,6 @@ def peak_gib(dev):
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)  # process peak RSS (monotonic on CPU)
 
 @contextlib.contextmanager
-def compact_lm_head(on:bool=True):
-    """trl's fused LM head scores only the positions with a label on Triton devices, and every position elsewhere (to keep
-    shapes static for Neuron's compiler). On CPU (eager) the compact path is exact and far cheaper: use it there too."""
-    import trl.trainer.utils as U
-    orig = U._use_triton
-    if on: U._use_triton = lambda device: device.type in ('cuda', 'xpu', 'cpu') or orig(device)
-    try: yield
-    finally: U._use_triton = orig
-
-@contextlib.contextmanager
 def restore_llama_module():
     "Liger patches `transformers.models.llama.modeling_llama` module-wide (RoPE, RMSNorm, MLP classes): undo it after each row."
     from transformers.models.llama import modeling_llama as ml
@@ -91,12 +80,6 @@ def restore_llama_module():
     finally:
         for k, v in saved.items():
             if vars(ml).get(k) is not v: setattr(ml, k, v)
-
-def liger_ok(dev):
-    if dev != 'cuda': return False
-    try: import liger_kernel.transformers  # noqa: F401 (warns about Ascend on triton 3.6; harmless)
-    except Exception as e: log('liger-kernel unavailable:', repr(e)); return False
-    return True
 
 # ------------------------------------------------------------------------------------------------------------- data
 def embedded_data(max_length:int=512, items_file:str|None=None):
@@ -165,41 +148,13 @@ def metered_trainer(meter, **kw):
     return MeteredSFTTrainer(callbacks=[_CB()], **kw)
 
 # --------------------------------------------------------------------------------------------------------- recipes
-def proposed_kwargs(dev:str, peft:bool=False, liger:bool|None=None, batch:int|None=None) -> dict:
-    """The proposed `SFTConfig` settings (the project default): batches of similar length (little padding, attention never
-    crosses items), no gradient checkpointing below the memory limit, fused AdamW, Liger's kernels on CUDA, bf16 autocast on
-    GPUs (fp32 master weights); on CPU fp32 and trl's LM head on the completion positions only (`compact_lm_head`)."""
-    import torch
-    gpu = dev == 'cuda'
-    bs = batch or (64 if gpu else 4)
-    kw = dict(per_device_train_batch_size=bs, gradient_accumulation_steps=1, train_sampling_strategy='group_by_length',
-              gradient_checkpointing=False, optim='adamw_torch_fused', logging_steps=10,
-              dataloader_num_workers=2 if gpu else 0, dataloader_pin_memory=gpu, dataloader_persistent_workers=gpu,
-              use_liger_kernel=liger_ok(dev) if liger is None else liger,
-              learning_rate=(1e-3 if peft else 5e-5) * math.sqrt(bs / 16),  # sqrt scaling from today's batch of 16
-              lr_scheduler_type='cosine', warmup_steps=0.1, max_length=512 if gpu else 384)
-    if gpu: kw.update(bf16=torch.cuda.is_bf16_supported(), fp16=not torch.cuda.is_bf16_supported())
-    else: kw.update(bf16=False, fp16=False, compact_head=True)  # bf16 autocast measured slower on AVX512-BF16 (no AMX): see the bench
-    return kw
-
 def base_args(dev, out, **kw):
     from trl import SFTConfig
     d = dict(output_dir=out, save_strategy='no', report_to=[], disable_tqdm=True, seed=42, data_seed=42,
              completion_only_loss=True, use_cpu=dev == 'cpu')
-    d.update(kw); d.pop('compact_head', None)  # the bench's own switch (see `compact_lm_head`), not an SFTConfig field
+    d.update(kw)
     if dev == 'cpu': d['dataloader_pin_memory'] = False
     return SFTConfig(**d)
-
-def load_embedded(dev, peft:bool, dtype=None, attn=None):
-    "The embedded model as `build_trainer` loads it: fp32 master weights for full fine-tuning, bf16/fp32 weights for LoRA."
-    import torch
-    from transformers import AutoModelForCausalLM
-    from medqa_nb.modeling import resolve_model
-    dtype = dtype or torch.float32
-    kw = dict(attn_implementation=attn) if attn else {}
-    m = AutoModelForCausalLM.from_pretrained(resolve_model(MODEL), dtype=dtype, **kw)
-    m.config.use_cache = False
-    return m.to(dev) if dev == 'cuda' else m
 
 def lora_cfg():
     from medqa_nb.modeling import lora_config
@@ -212,8 +167,7 @@ def run_row(name, dev, ds, tok, *, model, args_kw, peft=None, warm=2, dev_items=
     meter = Meter(dev)
     reset_peak(dev)
     t0 = time.time()
-    args_kw = dict(args_kw); compact = args_kw.pop('compact_head', False)
-    with restore_llama_module(), compact_lm_head(compact), warnings.catch_warnings():
+    with restore_llama_module(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
         if model == 'path': model = resolve_model(MODEL)  # trl loads it (plain recipe)
         elif callable(model): model = model()
@@ -223,7 +177,7 @@ def run_row(name, dev, ds, tok, *, model, args_kw, peft=None, warm=2, dev_items=
         res = tr.train()
         r = meter.summary(warm)
         r.update(name=name, init_s=round(t_init, 1), peak_gib=peak_gib(dev), train_loss=round(res.training_loss, 4),
-                 global_step=res.global_step, notes=notes, compact_head_on_cpu=compact if dev == 'cpu' else None,
+                 global_step=res.global_step, notes=notes,
                  settings={k: (v if isinstance(v, (int, float, str, bool, type(None))) else str(v)) for k, v in args_kw.items()})
         losses = [h['loss'] for h in tr.state.log_history if 'loss' in h]
         r['logged_losses'] = [round(x, 4) for x in losses]
@@ -239,44 +193,50 @@ def dev_accuracy(model, dev_items):
     r = evaluate_model(model, load_tokenizer(MODEL), dev_items, 'bench', 8, 512, n_boot=0)
     return {k: r['metrics'][k] for k in ('n', 'accuracy', 'macro_f1', 'pred_counts') if k in r['metrics']}
 
-def today_trainer_row(name, dev, ds, tok, max_steps, cpu_schedule:bool, peft:bool=False):
-    "Today's default, built by `medqa_nb.train.build_trainer` itself (batch 4 x 4, checkpointing; the CPU schedule on CPU)."
-    import medqa_nb.train as T
-    cfg = T.TrainConfig(model_name=MODEL, max_steps=max_steps, save_steps=0, report_to='none', logging_steps=5, output_dir=tempfile.mkdtemp(prefix='ts_'),
-                        **({'use_peft': True, 'peft_method': 'lora'} if peft else {}))
-    if cpu_schedule:
-        try: from medqa_nb.pipeline import CPU_SCHEDULE  # after the notebook split (issue 18)
-        except ImportError: from medqa_nb.train import CPU_SCHEDULE
-        cfg = T.TrainConfig(**{**cfg.__dict__, **{k: v for k, v in CPU_SCHEDULE.items() if k not in ('max_steps', 'save_steps')}})
-    cfg = T.resolve_recipe(cfg)
-    meter = Meter(dev)
-    reset_peak(dev)
-    import trl
+def project_row(name, dev, ds, tok, dev_items=None, warm=1, **flags):
+    "A row trained by `medqa_nb.train.build_trainer` itself, on `resolve_recipe(TrainConfig(**flags))` for this device."
+    import medqa_nb.train as T, trl
+    from transformers import TrainerCallback
+    cfg = T.resolve_recipe(T.TrainConfig(model_name=MODEL, save_steps=0, report_to='none', logging_steps=10,
+                                         output_dir=tempfile.mkdtemp(prefix='ts_'), **flags))
+    meter = Meter(dev); reset_peak(dev)
+    class _CB(TrainerCallback):
+        def on_train_begin(self, *a, **k): meter.begin()
+        def on_step_end(self, *a, **k): meter.step()
     orig = trl.SFTTrainer
-    class _M(orig):
-        def __init__(self, *a, **k):
-            from transformers import TrainerCallback
-            class _CB(TrainerCallback):
-                def on_train_begin(self, *a, **k): meter.begin()
-                def on_step_end(self, *a, **k): meter.step()
-            super().__init__(*a, callbacks=[_CB()], **k)
+    class _Metered(orig):
+        def __init__(self, *a, **k): super().__init__(*a, callbacks=[_CB()], **k)
         def training_step(self, model, inputs, *a, **k):
             meter.count(inputs); return super().training_step(model, inputs, *a, **k)
     t0 = time.time()
     with restore_llama_module(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        trl.SFTTrainer = _M
-        try: tr = T.build_trainer(cfg, ds, tok)  # on CPU, `ds` was made with the CPU schedule's max_length (384)
+        trl.SFTTrainer = _Metered
+        try: tr = T.build_trainer(cfg, ds, tok)
         finally: trl.SFTTrainer = orig
         t_init = time.time() - t0
         res = tr.train()
-    r = meter.summary(1)
-    r.update(name=name, init_s=round(t_init, 1), peak_gib=peak_gib(dev), train_loss=round(res.training_loss, 4), global_step=res.global_step,
-             settings=dict(batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, gradient_checkpointing=cfg.gradient_checkpointing,
-                           max_length=cfg.max_length, learning_rate=cfg.learning_rate, cpu_bf16=cfg.cpu_bf16),
-             notes='medqa_nb.train.build_trainer, today')
+        r = meter.summary(warm)
+        r.update(name=name, init_s=round(t_init, 1), peak_gib=peak_gib(dev), train_loss=round(res.training_loss, 4),
+                 global_step=res.global_step, notes='medqa_nb.train.build_trainer',
+                 settings={k: getattr(cfg, k) for k in ('batch_size', 'grad_accum', 'gradient_checkpointing', 'liger', 'learning_rate',
+                                                        'max_length', 'epochs', 'max_steps', 'use_peft', 'peft_method')})
+        if dev_items is not None: r['dev'] = dev_accuracy(tr.model, dev_items)
     shutil.rmtree(cfg.output_dir, ignore_errors=True); del tr; reset_peak(dev)
     return r
+
+def last_layer_row(name, dev, items, tok, max_length, epochs=2):
+    "The `last_layer` recipe (the main job's CPU recipe) on `items`: items x epochs per second, the activation cache included."
+    import medqa_nb.train as T
+    cfg = T.resolve_recipe(T.TrainConfig(model_name=MODEL, recipe='last_layer', max_length=max_length, epochs=epochs, augment=''))
+    out = Path(tempfile.mkdtemp(prefix='tsl_')); reset_peak(dev)
+    t0 = time.time(); m = T.train_last_layer(cfg, items, tok, out); wall = time.time() - t0
+    shutil.rmtree(out, ignore_errors=True)
+    n = len(items) * epochs
+    return dict(name=name, steps=m['global_step'], samples=n, wall_s=round(wall, 2), samples_per_s=round(n / wall, 2),
+                cache_s=m['cache_s'], peak_gib=peak_gib(dev), train_loss=m['train_loss'],
+                notes=f'{len(items)} items x {epochs} epochs; the frozen layers run once per item (cache), the last layer every epoch',
+                settings=dict(batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, max_length=max_length, epochs=epochs))
 
 # --------------------------------------------------------------------------------------------------- 7B-shape QLoRA
 LLAMA2_7B = dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
@@ -366,9 +326,20 @@ def plain_qlora_loop(model, tds, steps, batch=8, seq=512, lr=2e-4, dev='cuda'):
     reset_peak(dev)
     return r, base
 
-def qlora_sft_row(name, base, tds, tok, steps, args_kw, dev='cuda'):
-    "The proposed QLoRA settings through trl's SFTTrainer on the same 4-bit model (pre-tokenized rows)."
-    import torch
+def default_qlora_args(out, steps, dev='cuda', **flags):
+    "The project's `SFTConfig` for QLoRA on a 7B-shaped model on this device (`speed_settings`, `sft_config`)."
+    import dataclasses, torch
+    from transformers import LlamaConfig
+    import medqa_nb.train as T
+    cfg = dataclasses.replace(T.TrainConfig(recipe='qlora', max_length=512, output_dir=out, max_steps=steps, save_steps=0,
+                                            report_to='none', logging_steps=10, **flags), use_peft=True, peft_method='qlora', epochs=1.0)
+    cfg = dataclasses.replace(cfg, **T.speed_settings(cfg, LlamaConfig(**LLAMA2_7B), 6.7e9, **T._hardware()))
+    args = T.sft_config(cfg, torch.bfloat16)
+    args.disable_tqdm = True
+    return args, cfg
+
+def qlora_sft_row(name, base, tds, tok, steps, dev='cuda', **flags):
+    "The project's QLoRA settings through trl's SFTTrainer on the same 4-bit model (pre-tokenized rows)."
     from peft import get_peft_model
     pm = get_peft_model(base, lora_cfg())
     meter = Meter(dev); reset_peak(dev)
@@ -376,51 +347,17 @@ def qlora_sft_row(name, base, tds, tok, steps, args_kw, dev='cuda'):
     t0 = time.time()
     with restore_llama_module(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        args = base_args(dev, out, max_steps=steps, **args_kw)
+        args, cfg = default_qlora_args(out, steps, dev, **flags)
         tr = metered_trainer(meter, model=pm, args=args, train_dataset=tds, processing_class=tok)
         t_init = time.time() - t0
         res = tr.train()
     r = meter.summary(2)
     r.update(name=name, init_s=round(t_init, 1), peak_gib=peak_gib(dev), train_loss=round(res.training_loss, 4),
-             settings={k: (v if isinstance(v, (int, float, str, bool, type(None))) else str(v)) for k, v in args_kw.items()})
+             settings={k: getattr(cfg, k) for k in ('batch_size', 'grad_accum', 'gradient_checkpointing', 'liger', 'learning_rate')})
     del tr
     base = pm.unload()
     shutil.rmtree(out, ignore_errors=True); reset_peak(dev)
     return r, base
-
-# ------------------------------------------------------------------------------------------------------- profiling
-def profile_row(name, dev, ds, tok, model, args_kw, steps=6, out_dir=None):
-    "torch.profiler over optimizer steps 3..5: device-busy share, and the top operators by device and by host time."
-    import torch
-    from torch.profiler import profile, ProfilerActivity, schedule
-    from transformers import TrainerCallback
-    from medqa_nb.modeling import resolve_model
-    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev == 'cuda' else [])
-    prof = profile(activities=acts, schedule=schedule(wait=1, warmup=1, active=3, repeat=1))
-    class _P(TrainerCallback):
-        def on_train_begin(self, *a, **k): prof.start()
-        def on_step_end(self, *a, **k): prof.step()
-        def on_train_end(self, *a, **k): prof.stop()
-    out = tempfile.mkdtemp(prefix='tsp_'); meter = Meter(dev)
-    with restore_llama_module(), warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        m = resolve_model(MODEL) if model == 'path' else model()
-        args = base_args(dev, out, max_steps=steps, **args_kw)
-        tr = metered_trainer(meter, model=m, args=args, train_dataset=ds, processing_class=tok)
-        tr.add_callback(_P())
-        tr.train()
-    ka = prof.key_averages()
-    key = 'self_device_time_total' if dev == 'cuda' else 'self_cpu_time_total'
-    dev_us = sum(getattr(e, key, 0) for e in ka) if dev == 'cuda' else None
-    step_s = [b - a for a, b in zip(meter.t[1:], meter.t[2:])][:3]
-    r = dict(name=name, step_s=[round(x, 4) for x in step_s], n_device_kernels=sum(e.count for e in ka if getattr(e, key, 0) > 0) // 3,
-             device_busy_s_per_step=round(dev_us / 3 / 1e6, 4) if dev_us else None)
-    tab = ka.table(sort_by=key, row_limit=14, max_name_column_width=60)
-    tab_cpu = ka.table(sort_by='self_cpu_time_total', row_limit=10, max_name_column_width=60)
-    if out_dir: Path(out_dir, f"profile_{name.replace(' ', '_').replace(':', '')}.txt").write_text(tab + '\n\n' + tab_cpu)
-    r['top'] = [(e.key, round(getattr(e, key, 0) / 3 / 1e3, 2), e.count // 3) for e in sorted(ka, key=lambda e: -getattr(e, key, 0))[:12]]
-    del tr; shutil.rmtree(out, ignore_errors=True); reset_peak(dev)
-    return r
 
 # ------------------------------------------------------------------------------------------------------------ table
 def ratio(a, b): return round(a / b, 2) if a and b else None
@@ -436,10 +373,11 @@ def table(res) -> str:
         for r in rows:
             if 'error' in r: lines.append(f"| {part} | {r['name']} | failed: {r['error'][:90]} |" + ' |' * 8); continue
             if 'samples' not in r: continue
+            tps = f"{r['real_tokens_per_s']:.0f}" if 'real_tokens_per_s' in r else ''
             lines.append(f"| {part} | {r['name']} | {r['steps']} | {r['samples']} | {r['samples_per_s']} | {r.get('steady_samples_per_s', '')} | "
-                         f"{r['real_tokens_per_s']:.0f} | {r['pad_share']} | {r['peak_gib']} | "
+                         f"{tps} | {r.get('pad_share', '')} | {r['peak_gib']} | "
                          f"{ratio(r['samples_per_s'], plain and plain.get('samples_per_s')) or ''} | "
-                         f"{ratio(r['real_tokens_per_s'], plain and plain.get('real_tokens_per_s')) or ''} |")
+                         f"{ratio(r.get('real_tokens_per_s'), plain and plain.get('real_tokens_per_s')) or ''} |")
     return '\n'.join(lines)
 
 def write_json(path, obj, key):
@@ -459,14 +397,11 @@ TINY_LLAMA = dict(vocab_size=32000, hidden_size=64, intermediate_size=128, num_h
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--device', default=None, help="'cuda' or 'cpu' (default: cuda when available)")
-    ap.add_argument('--steps', type=int, default=None, help='optimizer steps of a plain row (default: 30 on GPU, 2 on CPU); other rows see as many samples')
-    ap.add_argument('--parts', default=None, help="comma-separated, run in this order: embedded, schedule, 7b, lora, sweep, profile "
-                                                   "(default: all on GPU; embedded,sweep on CPU)")
+    ap.add_argument('--steps', type=int, default=None, help='optimizer steps of a plain row (default: 30 on GPU, 2 on CPU)')
+    ap.add_argument('--parts', default=None, help="comma-separated, run in this order: embedded, lora, 7b (default: all on GPU; embedded on CPU)")
     ap.add_argument('--json', default='results/train_speed.json', help='results file (atomic write)')
     ap.add_argument('--budget_s', type=float, default=540, help='skip rows that would start after this many seconds')
     ap.add_argument('--items', default=None, help='pre-augmented training items (JSON) for machines without the terminology stack')
-    ap.add_argument('--out_dir', default=os.environ.get('OUT'), help='where profiler tables go')
-    ap.add_argument('--batch', type=int, default=None, help='proposed per-device batch (default: 64 on GPU, 4 on CPU)')
     ap.add_argument('--limit', type=int, default=0, help='use only the first N training rows (smoke tests)')
     ap.add_argument('--model', default='embedded', help="part (a)'s model (default: the embedded SmolLM2; a small folder for smoke tests)")
     ap.add_argument('--tiny7b', action='store_true', help='part 7b with a 2-layer model of hidden size 64 (smoke test of the code path)')
@@ -478,7 +413,7 @@ def main(argv=None):
     dev = a.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     gpu = dev == 'cuda'
     steps = a.steps or (30 if gpu else 2)
-    parts = (a.parts or ('embedded,schedule,7b,lora,sweep,profile' if gpu else 'embedded,sweep')).split(',')
+    parts = (a.parts or ('embedded,lora,7b' if gpu else 'embedded')).split(',')
     info = device_info(dev)
     log('device:', info['name'])
     res = dict(device=info, argv=sys.argv[1:], parts={}, started=time.strftime('%Y-%m-%d %H:%M:%S'))
@@ -492,65 +427,39 @@ def main(argv=None):
         try:
             r = fn(); rows.append(r)
             log({k: r.get(k) for k in ('samples_per_s', 'steady_samples_per_s', 'real_tokens_per_s', 'pad_share', 'peak_gib', 'train_loss',
-                                       'first_step_s', 'init_s', 'global_step', 'dev') if k in r})
+                                       'init_s', 'global_step', 'settings', 'dev') if k in r})
         except Exception as e:
             traceback.print_exc(); rows.append(dict(name=name, error=f'{type(e).__name__}: {e}')); r = None
             reset_peak(dev)
         save(); return r
 
-    max_len = 512 if gpu else 384  # CPU: today's CPU schedule cuts items to 384 tokens; every CPU row uses the same rows
+    max_len = 512 if gpu else 384  # CPU: shorter items, so that a CPU row takes minutes, not hours; every CPU row uses the same rows
     ds, dev_items, tok = embedded_data(max_len, a.items)
     if a.limit: ds = ds.select(range(min(a.limit, len(ds))))
     log(f'training rows: {len(ds)} (max_length {max_len})')
-    pk = lambda **k: proposed_kwargs(dev, **k)
     prec = dict(bf16=True) if gpu else {}
-    bs = a.batch or (64 if gpu else 4)
-    n_for = lambda b: max(6, steps * 8 // b) if gpu else max(2, steps * 8 // b)  # about as many samples as the plain row
-    full = lambda: load_embedded(dev, False)
+    plain_kw = dict(per_device_train_batch_size=8, gradient_checkpointing=False, max_steps=steps, max_length=max_len, **prec)
+    n_like = lambda b: max(2, steps * 8 // b)  # optimizer steps of `b` items that see about as many samples as the plain row
 
     for part in parts:
         if part == 'embedded':
             P = 'embedded full FT'
-            attempt(P, 'plain', lambda: run_row('plain', dev, ds, tok, model='path', args_kw=dict(
-                per_device_train_batch_size=8, gradient_checkpointing=False, max_steps=steps, max_length=max_len, **prec),
+            attempt(P, 'plain', lambda: run_row('plain', dev, ds, tok, model='path', args_kw=plain_kw,
                 notes='trl SFTTrainer(model=folder), SFTConfig(per_device_train_batch_size=8, gradient_checkpointing=False)'))
-            attempt(P, 'today', lambda: today_trainer_row('today', dev, ds, tok, max_steps=max(2, steps // 4) if gpu else 2 * steps, cpu_schedule=not gpu))
-            kw = pk(batch=bs)
-            attempt(P, f'proposed bs{bs}', lambda: run_row(f'proposed bs{bs}', dev, ds, tok, model=full, args_kw=dict(kw, max_steps=n_for(bs))))
-        elif part == 'schedule':
-            for b in ([bs, 128] if gpu else [bs]):
-                kw = pk(batch=b)
-                attempt('schedule (3 epochs)', f'proposed bs{b}', lambda kw=kw, b=b: run_row(
-                    f'proposed bs{b}', dev, ds, tok, model=full, args_kw=dict(kw, num_train_epochs=3), dev_items=dev_items, warm=1))
+            attempt(P, 'fixed 4x4, checkpointing', lambda: project_row('fixed 4x4, checkpointing', dev, ds, tok, max_length=max_len,
+                batch_size=4, grad_accum=4, gradient_checkpointing=True, liger=False, max_steps=n_like(16) if not gpu else max(3, steps // 4)))
+            if gpu:  # the default over its whole schedule (3 epochs), with the dev accuracy of what it trained
+                attempt(P, 'default (3 epochs)', lambda: project_row('default (3 epochs)', dev, ds, tok, dev_items=dev_items, max_length=max_len))
+            else:
+                attempt(P, 'default', lambda: project_row('default', dev, ds, tok, max_length=max_len, max_steps=max(1, steps // 2)))
+                from medqa_nb.train import split_for, TrainConfig
+                items = split_for(TrainConfig())[0][:a.limit or 64]
+                attempt(P, 'last_layer (CPU main job)', lambda: last_layer_row('last_layer (CPU main job)', dev, items, tok, 256))
         elif part == 'lora':
             P = 'embedded LoRA'
-            dt = torch.bfloat16 if gpu else torch.float32
-            attempt(P, 'plain', lambda: run_row('plain', dev, ds, tok, model='path', peft=lora_cfg(), args_kw=dict(
-                per_device_train_batch_size=8, gradient_checkpointing=False, max_steps=steps, max_length=max_len, **prec),
+            attempt(P, 'plain', lambda: run_row('plain', dev, ds, tok, model='path', peft=lora_cfg(), args_kw=plain_kw,
                 notes='trl SFTTrainer(model=folder, peft_config=LoRA r16), batch 8'))
-            kw = pk(batch=bs, peft=True)
-            attempt(P, f'proposed bs{bs}', lambda: run_row(f'proposed bs{bs}', dev, ds, tok, model=lambda: load_embedded(dev, True, dtype=dt),
-                                                         peft=lora_cfg(), args_kw=dict(kw, max_steps=n_for(bs))))
-        elif part == 'sweep':
-            P = 'embedded full FT'
-            grid = ([dict(batch=32), dict(batch=128), dict(batch=256), dict(batch=bs, liger=False)] if gpu else [dict(batch=8)])
-            for g in grid:
-                kw = pk(**g); b = kw['per_device_train_batch_size']
-                nm = f"proposed bs{b}" + ('' if kw['use_liger_kernel'] or not gpu else ' no-liger')
-                attempt(P, nm, lambda kw=kw, nm=nm, b=b: run_row(nm, dev, ds, tok, model=full, args_kw=dict(kw, max_steps=n_for(b))))
-            if not gpu:  # the two CPU levers alone: bf16 autocast (where the CPU has bf16 instructions), and the compact LM head off
-                if cpu_has_bf16():
-                    kw = dict(pk(batch=bs), bf16=True)
-                    attempt(P, f'proposed bs{bs} bf16', lambda: run_row(f'proposed bs{bs} bf16', dev, ds, tok, model=full, args_kw=dict(kw, max_steps=n_for(bs))))
-                kw = dict(pk(batch=bs), compact_head=False)
-                attempt(P, f'proposed bs{bs} full-head', lambda: run_row(f'proposed bs{bs} full-head', dev, ds, tok, model=full, args_kw=dict(kw, max_steps=n_for(bs))))
-            # padding-free (trl packing, bfd): each step one row of a token budget; sdpa (dense block-diagonal mask) vs flex attention
-            for attn, budget, extra in ([('sdpa', 16384, {}), ('flex_attention', 16384, dict(pad_to_multiple_of=16384))] if gpu else [('sdpa', 3072, {})]):
-                nm = f'packed {budget} {attn}'
-                kw = dict(pk(batch=1), packing=True, packing_strategy='bfd', max_length=budget, train_sampling_strategy='random', **extra)
-                kw['learning_rate'] = 5e-5 * math.sqrt(budget / 381 / 16)
-                attempt(P, nm, lambda kw=kw, attn=attn, nm=nm: run_row(nm, dev, ds, tok, model=lambda: load_embedded(dev, False, attn=attn),
-                                                                      args_kw=dict(kw, max_steps=8 if gpu else 1), warm=3 if gpu else 0))
+            attempt(P, 'default', lambda: project_row('default', dev, ds, tok, max_length=max_len, peft_method='lora', epochs=1.0))
         elif part == '7b':
             P = '7B-shape QLoRA' if not a.tiny7b else 'tiny-shape QLoRA (smoke test)'
             if not (gpu or a.tiny7b): continue
@@ -561,31 +470,18 @@ def main(argv=None):
                 n7 = max(8, steps // 3) if gpu else 2
                 log(f'--- {P}: plain loop')
                 r, base = plain_qlora_loop(base, tds, n7, dev=dev); res['parts'].setdefault(P, []).append(r); log(r); save()
-                # checkpointing on (the plain loop's memory) with bigger batches, or off with micro-batches small enough for that memory
-                for nm, b, acc, ck in [('proposed bs16 ckpt', 16, 1, True), ('proposed bs8 ckpt', 8, 1, True),
-                                       ('proposed bs4x2 no-ckpt', 4, 2, False), ('proposed bs2x4 no-ckpt', 2, 4, False)]:
-                    kw = dict(pk(batch=b, peft=True), gradient_accumulation_steps=acc, gradient_checkpointing=ck,
-                              gradient_checkpointing_kwargs={'use_reentrant': False}, learning_rate=2e-4, bf16=True)
+                for nm, flags in [('default', {}), ('token budget 8192', dict(batch_tokens=8192))]:
                     if over(): res['parts'][P].append(dict(name=nm, skipped='budget')); continue
                     log(f'--- {P}: {nm}')
                     try:
-                        r, base = qlora_sft_row(nm, base, tds, tok, max(4, n7 * 8 // (b * acc)), kw, dev=dev)
-                        res['parts'][P].append(r); log({k: r.get(k) for k in ('samples_per_s', 'real_tokens_per_s', 'steady_real_tokens_per_s', 'peak_gib', 'pad_share')})
+                        r, base = qlora_sft_row(nm, base, tds, tok, max(4, n7 // 2), dev=dev, **flags)
+                        res['parts'][P].append(r); log({k: r.get(k) for k in ('samples_per_s', 'real_tokens_per_s', 'steady_real_tokens_per_s', 'peak_gib', 'pad_share', 'settings')})
                     except Exception as e:
                         traceback.print_exc(); res['parts'][P].append(dict(name=nm, error=f'{type(e).__name__}: {e}')); reset_peak(dev)
                     save()
                 del base; reset_peak(dev)
             except Exception as e:
                 traceback.print_exc(); res['parts'].setdefault(P, []).append(dict(name='build/plain', error=f'{type(e).__name__}: {e}')); save()
-        elif part == 'profile':
-            prof = res['parts'].setdefault('profile', [])
-            for nm, model, kw in [('plain', 'path', dict(per_device_train_batch_size=8, gradient_checkpointing=False, max_length=max_len, **prec)),
-                                  (f'proposed bs{bs}', full, pk(batch=bs))]:
-                if over(): continue
-                log(f'--- profile: {nm}')
-                try: r = profile_row(nm, dev, ds, tok, model, kw, out_dir=a.out_dir); prof.append(r); log(r)
-                except Exception as e: traceback.print_exc(); prof.append(dict(name=nm, error=repr(e)))
-                save()
     res['table'] = table(res); save()
     print('\n' + res['table'], flush=True)
     return res

@@ -10,12 +10,12 @@ from .core import LABELS, atomic_write
 from .data import load_pubmedqa, cv_folds, make_example
 from .modeling import resolve_model
 from .core import console, parse_config, quiet
-from .train import (TrainConfig, train, split_for, tuned_model, evaluate_run, complete_checkpoints,
+from .train import (TrainConfig, train, split_for, model_source, evaluate_run, complete_checkpoints,
                              _is_main, _on_gpu)
 
 # %% auto #0
 __all__ = ['CV_HEADER', 'CV_DEFAULTS', 'CPU_SCHEDULE', 'cv_fold', 'cv_summary', 'cv_row', 'cross_validate', 'cv_main',
-           'int8_speedup', 'pipeline_config', 'pipeline', 'pipeline_main']
+           'pipeline_config', 'pipeline', 'pipeline_main']
 
 # %% ../nbs/09_pipeline.ipynb #45ac58ea
 def cv_fold(cfg:TrainConfig, # the study's config; its `output_dir` is the study folder
@@ -30,7 +30,7 @@ def cv_fold(cfg:TrainConfig, # the study's config; its `output_dir` is the study
     m = None if cfg.eval_only else train(fc)
     if not _is_main(): return {}
     _, test_items = split_for(fc)
-    model, tok = load_for_eval(*(tuned_model(d, cfg.model_name) if m else (cfg.model_name, None)))
+    model, tok = load_for_eval(*(model_source(d, cfg.model_name) if m else (cfg.model_name, None)))
     r = evaluate_model(model, tok, test_items, f'fold{k}', cfg.eval_batch_size, cfg.max_length, n_boot=0)
     del model
     met = {k_: v for k_, v in r['metrics'].items() if k_ in ('n', 'accuracy', 'macro_f1', 'per_class', 'pred_counts')}
@@ -107,29 +107,6 @@ def cv_main(argv:list|None=None):
     s = cross_validate(cfg)
     if s: print(CV_HEADER + '\n' + cv_row(Path(cfg.output_dir).name, s))
 
-# %% ../nbs/09_pipeline.ipynb #faeffa05
-def int8_speedup(int8_dir:str|Path, # an int8 export folder
-                 model_dir:str|Path, # the fp32 model it was exported from
-                 items:list, # schema records, timed one at a time
-                 max_length:int=512, # prompt budget in tokens
-                ) -> dict:
-    "Median per-question latency of PyTorch fp32 and of the int8 export on this machine, and their ratio."
-    import statistics, torch
-    from transformers import AutoModelForCausalLM
-    from medqa_nb.deploy import OnnxPredictor, torch_last_logits
-    pred = OnnxPredictor(int8_dir)
-    prompts = [make_example(it, pred.tok, max_length)['prompt'] for it in items]
-    model = AutoModelForCausalLM.from_pretrained(resolve_model(str(model_dir)), dtype=torch.float32).eval()
-    fp32 = lambda ps: torch_last_logits(model, pred.tok, ps)
-    def median_s(f):
-        f(prompts[:1])  # warm-up
-        ts = []
-        for p in prompts: t = time.perf_counter(); f([p]); ts.append(time.perf_counter() - t)
-        return statistics.median(ts)
-    t32, t8 = median_s(fp32), median_s(pred.label_logits)
-    return dict(items=len(prompts), pytorch_fp32_ms=round(t32 * 1e3, 1), int8_ms=round(t8 * 1e3, 1), speedup=round(t32 / t8, 2),
-                threads=torch.get_num_threads())
-
 # %% ../nbs/09_pipeline.ipynb #3cb0977a
 CPU_SCHEDULE = dict(recipe='last_layer', max_length=256, batch_size=16, augment='', save_steps=0)  # the main job without a GPU
 
@@ -143,23 +120,22 @@ def pipeline(cfg:TrainConfig) -> dict:
     t = time.time(); m = train(cfg); times['train_s'] = round(time.time() - t, 1)
     t = time.time(); results = evaluate_run(cfg); times['eval_s'] = round(time.time() - t, 1)
     summary = dict(train=m, eval={r['name']: {k: r['metrics'][k] for k in ('accuracy', 'macro_f1')} for r in results})
-    try: from medqa_nb.deploy import EXPORT_META, OnnxPredictor, export_pipeline
-    except ImportError: export_pipeline = None
-    if export_pipeline is not None:
+    try: from medqa_nb.deploy import EXPORT_META, OnnxPredictor, export_model
+    except ImportError: export_model = None
+    if export_model is not None:
         t = time.time()
-        base, adapter = tuned_model(out, cfg.model_name)  # an adapter is merged into its base; a full fine-tune is exported as is
+        base, adapter = model_source(out, cfg.model_name)  # an adapter is merged into its base; a full fine-tune is exported as is
         train_items, dev_items = split_for(cfg)
         # int8: activations smoothed and weights rounded (GPTQ) on 16 training prompts; it must keep fp32's labels on the dev split (else a guard, else blockwise)
-        paths = export_pipeline(resolve_model(base), adapter, out/'export', metrics=summary['eval'].get('fine-tuned'),
-                                max_length=cfg.max_length, calibration_items=train_items[-16:], check_items=dev_items)
+        paths = export_model(resolve_model(base), adapter, out/'export', metrics=summary['eval'].get('fine-tuned'),
+                             max_length=cfg.max_length, calibration_items=train_items[-16:], check_items=dev_items)
         item = dev_items[0]
         pred = OnnxPredictor(paths['onnx_int8']).predict_batch([item])[0]  # the evaluation's prompt, sections and all
         q = json.loads((paths['onnx_int8']/EXPORT_META).read_text())
         summary['export'] = dict(paths={k: str(v) for k, v in paths.items()},
                                  int8=dict(method=q['quantization']['method'], residual=q['quantization'].get('residual'),
                                            rounding=q['quantization'].get('rounding', {}).get('method'), guard=q.get('guard'),
-                                           check=q.get('check'), speed=int8_speedup(paths['onnx_int8'], base if adapter is None else paths['merged'],
-                                                                                    dev_items[:10], cfg.max_length)),
+                                           check=q.get('check'), speed=q.get('speed')),
                                  sample=dict(pmid=item['pmid'], question=item['question'], gold=item['final_decision'],
                                              predicted=pred['label'], probs=pred['probs']))
         times['export_s'] = round(time.time() - t, 1)

@@ -20,11 +20,11 @@ from .modeling import (EMBEDDED, PEFT_METHODS, ModelError, check_model_name, res
 from .evaluate import label_token_ids
 
 # %% auto #0
-__all__ = ['DEEPSPEED_CONFIGS', 'RECIPES', 'FULL_FT_MAX_PARAMS', 'TOKEN_BUDGET', 'ACT_BYTES', 'GPU_MEMORY_SHARE',
-           'LAST_LAYER_CLASS_POWER', 'TrainConfig', 'resolve_deepspeed', 'activation_gib', 'speed_settings',
-           'resolve_recipe', 'split_for', 'sft_dataset', 'sft_config', 'build_trainer', 'complete_checkpoints',
-           'resume_path', 'save_final', 'train', 'last_layer_inputs', 'last_layer_logits', 'fit_last_layer',
-           'train_last_layer', 'tuned_model', 'evaluate_run', 'train_main']
+__all__ = ['DEEPSPEED_CONFIGS', 'RECIPES', 'FULL_FT_MAX_PARAMS', 'FULL_EPOCHS_LARGE_BATCH', 'TOKEN_BUDGET', 'ACT_BYTES',
+           'GPU_MEMORY_SHARE', 'TrainConfig', 'resolve_deepspeed', 'activation_gib', 'speed_settings', 'resolve_recipe',
+           'split_for', 'sft_dataset', 'sft_config', 'build_trainer', 'complete_checkpoints', 'resume_path',
+           'save_final', 'train', 'last_layer_inputs', 'last_layer_logits', 'fit_last_layer', 'train_last_layer',
+           'model_source', 'evaluate_run', 'train_main']
 
 # %% ../nbs/06_training.ipynb #875b1611
 @dataclass
@@ -41,7 +41,7 @@ class TrainConfig(DataArgs):
     warmup_ratio: float = 0.1 # share of steps for linear warm-up
     batch_size: int|None = None # items per device batch; default: `speed_settings` (on a GPU, from the token budget)
     grad_accum: int|None = None # gradient accumulation steps; default: `speed_settings`
-    batch_tokens: int = 65536 # a GPU batch's budget in padded tokens for full fine-tuning, cut to what the card holds
+    batch_tokens: int|None = None # a GPU batch's budget in padded tokens, cut to what the card holds; default: `TOKEN_BUDGET`
     answer_style: Literal['label', 'explain'] = 'label' # 'label' (the word) or 'explain' (the word and the conclusion)
     balance: Literal['oversample', 'none'] = 'oversample' # class balance of the training items
     augment: str = 'all' # augmentation ops for the training items (02_augmentation): 'all', or e.g. 'synonym,mask'; 'none' or '' for none
@@ -53,6 +53,7 @@ class TrainConfig(DataArgs):
     gradient_checkpointing: bool|None = None # recompute activations (non-reentrant) to save memory; default: when memory needs it
     liger: bool|None = None # Liger's fused Triton kernels; default: on GPUs with bf16 when liger-kernel is installed
     cpu_bf16: bool = False # bf16 autocast on CPU
+    class_power: float = 0.75 # the last_layer recipe's class weights, (n / (3 n_c)) ** power (0: unweighted)
     normalize_terms: bool = False # rewrite abbreviations and link concepts (01_terminology) before building prompts
     fold: int = -1 # train on fold k of the official 10-fold CV instead of the dev split (-1: off)
     limit: int = 0 # use only the first N training items after balancing (0: all); for quick CPU runs
@@ -96,6 +97,7 @@ def check(self:TrainConfig):
     for k in ('batch_size', 'grad_accum', 'eval_batch_size', 'lora_r', 'logging_steps', 'batch_tokens'):
         if getattr(self, k) is not None: check_positive(k, getattr(self, k), integer=True)
     check_positive('lora_alpha', self.lora_alpha)
+    need(finite(self.class_power) and 0 <= self.class_power <= 2, 'class_power', self.class_power, 'a number in [0, 2]')
     check_share('lora_dropout', self.lora_dropout, lo_open=False)
     check_share('augment_p', self.augment_p, hi_open=False)
     need(self.augment_copies >= 0, 'augment_copies', self.augment_copies, 'an integer >= 0')
@@ -123,10 +125,11 @@ RECIPES = {'full': dict(use_peft=False, peft_method='qlora', learning_rate=5e-5,
            'qlora': dict(use_peft=True, peft_method='qlora', learning_rate=1e-3, epochs=4.0),
            'last_layer': dict(use_peft=False, peft_method='qlora', learning_rate=1e-3, epochs=16.0)}  # the CPU recipe (below)
 FULL_FT_MAX_PARAMS = 1e9  # larger models are trained with adapters by default
+FULL_EPOCHS_LARGE_BATCH = 10.0  # full fine-tuning at 64+ items a step: fewer, larger steps need more epochs (CV folds 0-4)
 
 
 # %% ../nbs/06_training.ipynb #297df4ee
-TOKEN_BUDGET = {'full': 65536, 'adapters': 8192}  # padded tokens per GPU batch: full fine-tuning, adapters on a 1B+ model
+TOKEN_BUDGET = {'full': 65536, 'adapters': 4096}  # padded tokens per GPU batch: a model below 1B parameters, adapters on a larger one
 ACT_BYTES = 48           # saved activations per token, hidden unit and layer (bf16 autocast), in bytes
 GPU_MEMORY_SHARE = 0.6   # share of the card's memory a batch's activations and the model's states may use
 
@@ -156,8 +159,8 @@ def speed_settings(cfg:TrainConfig, # a config with its recipe resolved (`resolv
     else:
         states = n_params * (2 if cfg.use_peft else 16) / 2**30  # adapters: bf16/4-bit base; full: fp32 weights, grads, Adam
         room = max(GPU_MEMORY_SHARE * gpu_gib - states, 1.)
-        ck = big or cfg.use_peft and cfg.peft_method == 'qlora'
-        budget = TOKEN_BUDGET['adapters' if cfg.use_peft else 'full']
+        ck = big
+        budget = cfg.batch_tokens or TOKEN_BUDGET['adapters' if big else 'full']
         while budget > cfg.max_length and activation_gib(model_config, budget, ck) > room: budget //= 2
         if not ck and activation_gib(model_config, budget, False) > room: ck = True
         s.update(batch_size=max(1, budget // cfg.max_length), grad_accum=1, gradient_checkpointing=ck,
@@ -183,7 +186,7 @@ def resolve_recipe(cfg:TrainConfig, # a checked config
     "The config with its recipe chosen, and the recipe's and `speed_settings`' values filled in where the flags left them unset."
     from transformers import AutoConfig
     from medqa_nb.modeling import count_parameters
-    name, n = cfg.recipe, count_parameters(cfg.model_name)
+    name, n, user_epochs = cfg.recipe, count_parameters(cfg.model_name), cfg.epochs
     if name == 'auto':
         if cfg.use_peft is not None: name = 'qlora' if cfg.use_peft else 'full'
         elif cfg.peft_method is not None: name = 'qlora'
@@ -192,6 +195,7 @@ def resolve_recipe(cfg:TrainConfig, # a checked config
     cfg = dataclasses.replace(cfg, recipe=name, **{k: v if getattr(cfg, k) is None else getattr(cfg, k)
                                                   for k, v in RECIPES[name].items() if k != 'learning_rate'})
     speed = speed_settings(cfg, AutoConfig.from_pretrained(resolve_model(cfg.model_name)), n, **(_hardware() if hardware is None else hardware))
+    if name == 'full' and user_epochs is None and speed['batch_size'] * speed['grad_accum'] >= 64: speed['epochs'] = FULL_EPOCHS_LARGE_BATCH
     return dataclasses.replace(cfg, **speed)
 
 # %% ../nbs/06_training.ipynb #9b6753c0
@@ -343,8 +347,6 @@ def train(cfg:TrainConfig) -> dict:
     return m
 
 # %% ../nbs/06_training.ipynb #59a71972
-LAST_LAYER_CLASS_POWER = 0.75  # class weights (n / (3 n_c)) ** power in the last-layer loss
-
 def last_layer_inputs(model, # a Llama-family causal LM (fp32, eval mode)
                       tok, # its tokenizer
                       prompts:list, # prompt texts
@@ -407,7 +409,7 @@ def fit_last_layer(model, # a Llama-family causal LM in fp32 (its last layer, fi
                    epochs:int=16, # passes over the items
                    lr:float=1e-3, # peak AdamW learning rate (10% linear warm-up, cosine decay)
                    batch_size:int=16, # items per step, of similar lengths
-                   class_power:float=LAST_LAYER_CLASS_POWER, # class weights (n / (3 n_c)) ** power
+                   class_power:float=0.75, # class weights (n / (3 n_c)) ** power (`TrainConfig.class_power`)
                    seed:int=42, # shuffling seed
                    max_steps:int=-1, # stop after this many steps (-1: all epochs)
                   ) -> dict:
@@ -425,8 +427,9 @@ def fit_last_layer(model, # a Llama-family causal LM in fp32 (its last layer, fi
     steps = epochs * len(batches) if max_steps < 0 else min(max_steps, epochs * len(batches)); warm = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, steps - warm))))
     c = Counter(y); w = torch.tensor([(len(y) / (len(LABELS) * c[k])) ** class_power if c[k] else 0. for k in range(len(LABELS))])
-    w = w / w[torch.tensor(y)].mean()
-    yt, hist = torch.tensor(y), []
+    dev = head.device  # the labels and weights live where the model does (CPU or GPU)
+    w = (w / w[torch.tensor(y)].mean()).to(dev)
+    yt, hist = torch.tensor(y, device=dev), []
     model.train()
     todo = steps
     while todo > 0:  # epochs, the last one cut at `max_steps`
@@ -458,7 +461,7 @@ def train_last_layer(cfg:TrainConfig, # a resolved config (`recipe='last_layer'`
     ids = [i[0] for i in label_token_ids(tok, prompts[0])]
     y = [LABELS.index(it['final_decision']) for it in train_items]
     hs = last_layer_inputs(model, tok, prompts, batch_size=cfg.eval_batch_size); t1 = time.time()
-    r = fit_last_layer(model, hs, y, ids, int(cfg.epochs), cfg.learning_rate, cfg.batch_size, seed=cfg.seed, max_steps=cfg.max_steps)
+    r = fit_last_layer(model, hs, y, ids, int(cfg.epochs), cfg.learning_rate, cfg.batch_size, cfg.class_power, cfg.seed, cfg.max_steps)
     stage = out/'.adapter.tmp'; shutil.rmtree(stage, ignore_errors=True)
     model.save_pretrained(stage); tok.save_pretrained(stage); replace_dir(stage, out/'adapter')
     return dict(train_loss=r['loss'][-1], loss_per_epoch=r['loss'], global_step=r['steps'], n_train=len(train_items),
@@ -467,9 +470,9 @@ def train_last_layer(cfg:TrainConfig, # a resolved config (`recipe='last_layer'`
                 train_samples_per_second=round(len(train_items) * int(cfg.epochs) / max(time.time() - t1, 1e-9), 1))
 
 # %% ../nbs/06_training.ipynb #f681fafb
-def tuned_model(output_dir:str|Path, # a run folder
-                model_name:str=EMBEDDED, # the run's base model
-               ) -> tuple|None:
+def model_source(output_dir:str|Path, # a run folder
+                 model_name:str=EMBEDDED, # the run's base model
+                ) -> tuple|None:
     "`(base, adapter)` for `load_for_eval`: the base and its LoRA adapter, or the fully fine-tuned model alone; None before training."
     d = Path(output_dir)/'adapter'
     if (d/'adapter_config.json').is_file(): return (model_name, d)
@@ -480,7 +483,7 @@ def evaluate_run(cfg:TrainConfig) -> list[dict]:
     "Label-scoring evaluation of the base model, and of the run's adapter if it exists, on the run's dev split."
     from medqa_nb.evaluate import load_for_eval, evaluate_model, write_eval_report, report_table
     _, dev_items = split_for(cfg)
-    tuned = tuned_model(cfg.output_dir, cfg.model_name)
+    tuned = model_source(cfg.output_dir, cfg.model_name)
     runs = [('base', (cfg.model_name, None))] + ([('fine-tuned', tuned)] if tuned else [])
     results = []
     for name, (base, ad) in runs:

@@ -3,6 +3,8 @@ operations, spread over the GPUs of one machine (several runs per GPU: the embed
 
     python tools/cv_study.py recipes      [--out runs/study] [--slots 3] [--deadline 540]
     python tools/cv_study.py augmentation [--out runs/study] [--base auto|RECIPE]
+    python tools/cv_study.py speed        [--out runs/study]   # the default's schedule (speed_settings): lr and epochs
+    python tools/cv_study.py cpu          [--out runs/study]   # the CPU recipe (last layer): class weights
     python tools/cv_study.py prepare      # CPU: augment the 500 items once per operation, into the augmentation cache
     python tools/cv_study.py summary      [--out runs/study]   # tables (with the rare-disease slice where spaCy is installed)
     python tools/cv_study.py priors       [--out runs/study]   # the same runs with calibrated label priors, cross-fitted
@@ -13,27 +15,33 @@ the deadline resumes where it stopped. Each worker process owns one GPU slot and
 import argparse, json, os, shlex, subprocess, sys, time
 from pathlib import Path
 
-# One GPU schedule for every run: 512 tokens, global batch 16 on one GPU, bf16, no gradient checkpointing.
-COMMON = ['--max_length', '512', '--batch_size', '16', '--grad_accum', '1', '--no-gradient_checkpointing',
-          '--eval_batch_size', '32', '--logging_steps', '10', '--save_steps', '0', '--report_to', 'none']
+COMMON = ['--max_length', '512', '--eval_batch_size', '32', '--logging_steps', '10', '--save_steps', '0', '--report_to', 'none']
+# The recipe study's one GPU schedule: global batch 16 on one GPU, bf16, no gradient checkpointing.
+S16 = ['--batch_size', '16', '--grad_accum', '1', '--no-gradient_checkpointing']
 RECIPES = {
     'zero-shot': ['--eval_only'],
-    'qlora-2e-4-2ep': ['--peft_method', 'qlora', '--learning_rate', '2e-4', '--epochs', '2'],  # the plain recipe
-    'qlora-1e-3-4ep': ['--peft_method', 'qlora', '--learning_rate', '1e-3', '--epochs', '4'],
-    'lora-1e-3-4ep': ['--peft_method', 'lora', '--learning_rate', '1e-3', '--epochs', '4'],
-    'full-2e-5-3ep': ['--no-use_peft', '--learning_rate', '2e-5', '--epochs', '3'],
-    'full-5e-5-3ep': ['--no-use_peft', '--learning_rate', '5e-5', '--epochs', '3'],
-    'full-1e-4-3ep': ['--no-use_peft', '--learning_rate', '1e-4', '--epochs', '3'],
-    'full-5e-5-6ep': ['--no-use_peft', '--learning_rate', '5e-5', '--epochs', '6'],
-    'full-5e-5-3ep-explain': ['--no-use_peft', '--learning_rate', '5e-5', '--epochs', '3', '--answer_style', 'explain'],
-    'full-5e-5-3ep-unbalanced': ['--no-use_peft', '--learning_rate', '5e-5', '--epochs', '3', '--balance', 'none'],
+    'qlora-2e-4-2ep': S16 + ['--peft_method', 'qlora', '--learning_rate', '2e-4', '--epochs', '2'],  # the plain recipe
+    'qlora-1e-3-4ep': S16 + ['--peft_method', 'qlora', '--learning_rate', '1e-3', '--epochs', '4'],
+    'lora-1e-3-4ep': S16 + ['--peft_method', 'lora', '--learning_rate', '1e-3', '--epochs', '4'],
+    'full-2e-5-3ep': S16 + ['--no-use_peft', '--learning_rate', '2e-5', '--epochs', '3'],
+    'full-5e-5-3ep': S16 + ['--no-use_peft', '--learning_rate', '5e-5', '--epochs', '3'],
+    'full-1e-4-3ep': S16 + ['--no-use_peft', '--learning_rate', '1e-4', '--epochs', '3'],
+    'full-5e-5-6ep': S16 + ['--no-use_peft', '--learning_rate', '5e-5', '--epochs', '6'],
+    'full-5e-5-3ep-explain': S16 + ['--no-use_peft', '--learning_rate', '5e-5', '--epochs', '3', '--answer_style', 'explain'],
+    'full-5e-5-3ep-unbalanced': S16 + ['--no-use_peft', '--learning_rate', '5e-5', '--epochs', '3', '--balance', 'none'],
 }
+# The default's schedule as `speed_settings` picks it (token-budget batches): learning rate and epochs, chosen on folds 0-4.
+SPEED = {'auto-3ep': [], 'auto-lr3e-4-3ep': ['--learning_rate', '3e-4'], 'auto-6ep': ['--epochs', '6'], 'auto-10ep': ['--epochs', '10']}
+# The CPU recipe (the last layer on cached activations, 256 tokens): class weights, chosen on folds 0-4.
+CPU = {'zero-shot-256': ['--eval_only', '--max_length', '256'],
+       **{f'last-layer-cp{p:g}': ['--recipe', 'last_layer', '--max_length', '256', '--class_power', str(p)] for p in (0.75, 0.5, 0)}}
+RUNS = {**RECIPES, **SPEED, **CPU}
 AUG_OPS = ('synonym', 'mask', 'abbrev', 'all')
 
 def run_args(name):
     "The flags of a run, from its name: a recipe, or a recipe + '+aug-OP' (without one, --augment '' : no augmentation)."
     base, _, op = name.partition('+aug-')
-    return COMMON + RECIPES[base] + ['--augment', op]
+    return COMMON + RUNS[base] + ['--augment', op]
 
 def command(name, out):
     "The equivalent console command of one run (all folds)."
@@ -50,6 +58,8 @@ def best_recipe(out):
 
 def runs_for(study, out, base='auto'):
     if study == 'recipes': return list(RECIPES)
+    if study == 'speed': return [f'{n}+aug-all' for n in SPEED]
+    if study == 'cpu': return list(CPU)
     b = best_recipe(out) if base == 'auto' else base
     return [f'{b}+aug-{op}' for op in AUG_OPS]
 
@@ -57,10 +67,12 @@ def worker(a):
     "Run folds of the study's runs until none is left or the deadline nears."
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import gc, torch
-    from medqa_nb.train import parse_config
-    from medqa_nb.pipeline import cv_fold
-    runs, t_end = a.runs.split(','), float(a.t_end)
-    jobs = [(n, k) for k in range(10) for n in runs]  # fold-major: every run advances together
+    from medqa_nb.core import parse_config
+    from medqa_nb.train import TrainConfig
+    from medqa_nb.pipeline import cv_fold, CV_DEFAULTS
+    runs, t_end, folds = a.runs.split(','), float(a.t_end), [int(k) for k in a.folds.split(',')]
+    jobs = ([(n, k) for n in runs for k in folds] if a.run_major else  # the chosen run's folds first
+            [(n, k) for k in folds for n in runs])                       # fold-major: every run advances together
     for n, k in jobs:
         d = Path(a.out)/n; d.mkdir(parents=True, exist_ok=True)
         if (d/f'fold{k}'/'cv_fold.json').is_file(): continue
@@ -69,13 +81,38 @@ def worker(a):
         except FileExistsError: continue
         t = time.time()
         try:
-            r = cv_fold(parse_config(['--output_dir', str(d)] + run_args(n) + a.extra.split()), k)
+            r = cv_fold(parse_config(TrainConfig, ['--output_dir', str(d)] + run_args(n) + a.extra.split(), 'medqa-cv', **CV_DEFAULTS), k)
             print(f"[slot {a.slot}] {n} fold{k}: acc {r['metrics']['accuracy']:.2f} F1 {r['metrics']['macro_f1']:.3f} "
                   f"pred {r['metrics']['pred_counts']} {time.time()-t:.0f} s", flush=True)
         except Exception as e:
             import traceback; traceback.print_exc()
             (d/f'fold{k}.error').write_text(repr(e)); print(f'[slot {a.slot}] {n} fold{k}: FAILED {e!r}', flush=True)
         gc.collect(); torch.cuda.empty_cache()
+
+def report(out, study, export):
+    "A selection study's record: each run's per-fold metrics, the choice made on folds 0-4, and the chosen run's summary."
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from medqa_nb.pipeline import cv_summary, _rare_slice
+    from medqa_nb.core import atomic_write
+    chosen = json.loads((Path(out)/f'chosen_{study}.json').read_text())
+    runs = {}
+    for n in chosen['runs']:
+        fs = {k: json.loads(p.read_text())['metrics'] for k in range(10) if (p := Path(out)/n/f'fold{k}'/'cv_fold.json').is_file()}
+        runs[n] = {'command': command(n, 'runs/study'), 'folds': {k: {m: f[m] for m in ('accuracy', 'macro_f1', 'pred_counts')}
+                                                                  | {'maybe_f1': f['per_class']['maybe']['f1']} for k, f in fs.items()}}
+    rec = dict(chosen, runs=runs, summary=cv_summary(Path(out)/chosen['chosen'], _rare_slice()))
+    atomic_write(export, json.dumps(rec, indent=1)); print(f'wrote {export}')
+    return rec
+
+def choose(out, names, folds=range(5), key='macro_f1'):
+    "The run with the best mean `key` ('macro_f1', or 'acc+f1' for accuracy + macro-F1) over `folds`; each run's means printed."
+    def score(n):
+        fs = [json.loads((Path(out)/n/f'fold{k}'/'cv_fold.json').read_text())['metrics'] for k in folds]
+        acc, f1 = sum(f['accuracy'] for f in fs) / len(fs), sum(f['macro_f1'] for f in fs) / len(fs)
+        print(f"choose on folds {list(folds)}: {n}: accuracy {acc:.3f}, macro-F1 {f1:.3f}", flush=True)
+        return f1 if key == 'macro_f1' else acc + f1
+    done = [n for n in names if all((Path(out)/n/f'fold{k}'/'cv_fold.json').is_file() for k in folds)]
+    return max(done, key=score) if done else None
 
 def table(out, names, export=None):
     "Summarise the finished runs; with `export`, also write their summaries (no per-item predictions) to one JSON file."
@@ -128,7 +165,7 @@ def prepare():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('study', choices=['recipes', 'augmentation', 'prepare', 'summary', 'priors', 'commands'])
+    ap.add_argument('study', choices=['recipes', 'augmentation', 'speed', 'cpu', 'prepare', 'summary', 'priors', 'commands'])
     ap.add_argument('--out', default='runs/study')
     ap.add_argument('--base', default='auto', help="augmentation: the recipe to augment ('auto': the best by macro-F1)")
     ap.add_argument('--slots', type=int, default=3, help='runs at a time per GPU')
@@ -138,13 +175,18 @@ def main():
     ap.add_argument('--slot', type=int, default=-1, help=argparse.SUPPRESS)
     ap.add_argument('--runs', default='', help=argparse.SUPPRESS)
     ap.add_argument('--t_end', default='', help=argparse.SUPPRESS)
+    ap.add_argument('--folds', default=','.join(map(str, range(10))), help=argparse.SUPPRESS)
+    ap.add_argument('--run_major', action='store_true', help=argparse.SUPPRESS)
+    ap.add_argument('--select', default=None, choices=['macro_f1', 'acc+f1'],
+                    help='choose on folds 0-4 first (by this score), then run the chosen run on folds 5-9 before the others')
     a = ap.parse_args()
     if a.slot >= 0: return worker(a)
     if a.study == 'prepare': return prepare()
     if a.study == 'priors':
-        return priors(a.out, list(RECIPES) + sorted(n for n in os.listdir(a.out) if '+aug-' in n))
+        return priors(a.out, list(RUNS) + sorted(n for n in os.listdir(a.out) if '+aug-' in n))
+    if a.study in ('speed', 'cpu') and a.export: return report(a.out, a.study, a.export)
     if a.study == 'summary':
-        names = list(RECIPES) + [n for n in sorted(os.listdir(a.out)) if '+aug-' in n] if Path(a.out).is_dir() else []
+        names = list(RUNS) + [n for n in sorted(os.listdir(a.out)) if '+aug-' in n] if Path(a.out).is_dir() else []
         return table(a.out, names, a.export)
     runs = runs_for(a.study, a.out, a.base) if a.study != 'commands' else list(RECIPES) + [
         n for n in (sorted(os.listdir(a.out)) if Path(a.out).is_dir() else []) if '+aug-' in n]
@@ -158,20 +200,31 @@ def main():
     t_end = time.time() + a.deadline
     for c in Path(a.out).glob('*/fold*.claim'): c.unlink()  # claims of an earlier, stopped study
     n_gpu = max(torch.cuda.device_count(), 1)
-    procs = []
     Path(a.out).mkdir(parents=True, exist_ok=True)
-    for s in range(n_gpu * a.slots):
-        env = {**os.environ, 'CUDA_VISIBLE_DEVICES': str(s % n_gpu), 'PYTHONUNBUFFERED': '1'}
-        procs.append(subprocess.Popen([sys.executable, __file__, a.study, '--out', a.out, '--slot', str(s), '--extra', a.extra,
-                                       '--runs', ','.join(runs), '--t_end', str(t_end)], env=env,
-                                      stdout=open(Path(a.out)/f'slot{s}.log', 'w'), stderr=subprocess.STDOUT))
-        time.sleep(2)  # stagger the model loads
+    def launch(runs, folds, run_major=False):
+        procs = []
+        for s in range(n_gpu * a.slots):
+            env = {**os.environ, 'CUDA_VISIBLE_DEVICES': str(s % n_gpu), 'PYTHONUNBUFFERED': '1'}
+            procs.append(subprocess.Popen([sys.executable, __file__, a.study, '--out', a.out, '--slot', str(s), '--extra', a.extra,
+                                           '--runs', ','.join(runs), '--t_end', str(t_end), '--folds', ','.join(map(str, folds))]
+                                          + (['--run_major'] if run_major else []), env=env,
+                                          stdout=open(Path(a.out)/f'slot{s}.log', 'a'), stderr=subprocess.STDOUT))
+            time.sleep(2)  # stagger the model loads
+        for p in procs:
+            try: p.wait(timeout=max(t_end + 60 - time.time(), 1))
+            except subprocess.TimeoutExpired: p.kill()
+        return len(procs)
     print(f"{a.study}: {len(runs)} runs x 10 folds on {n_gpu} GPU(s) ({torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}), "
-          f"{len(procs)} slots", flush=True)
-    for p in procs:
-        try: p.wait(timeout=max(t_end + 60 - time.time(), 1))
-        except subprocess.TimeoutExpired: p.kill()
-    for s in range(len(procs)):
+          f"{n_gpu * a.slots} slots", flush=True)
+    if a.select:  # choose on folds 0-4 only, then report folds 5-9 of the choice first
+        nproc = launch(runs, range(5))
+        cands = [n for n in runs if not n.startswith('zero-shot')]
+        best = choose(a.out, cands, range(5), a.select)
+        print(f"chosen on folds 0-4 by {a.select}: {best}", flush=True)
+        (Path(a.out)/f'chosen_{a.study}.json').write_text(json.dumps(dict(chosen=best, by=a.select, folds=list(range(5)), runs=runs)))
+        if best: launch([best] + [n for n in runs if n != best], range(5, 10), run_major=True)
+    else: nproc = launch(runs, range(10))
+    for s in range(nproc):
         print(''.join(l for l in open(Path(a.out)/f'slot{s}.log') if l.startswith('[slot') or 'Error' in l), end='')
     table(a.out, runs)
     for n in runs: print(command(n, a.out))
