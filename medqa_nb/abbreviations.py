@@ -227,7 +227,7 @@ class SenseScorer:
     "Context profiles of senses and the scores that combine them with priors."
     def __init__(self,
                  inv:AbbreviationInventory, # the senses and ADAM's raw long forms
-                 kb:ConceptKB|None=None, # concepts whose synonyms, definitions and parents join a sense's profile (03_terminology)
+                 kb=None, # a `ConceptKB` (03_terminology): concepts whose synonyms, definitions and parents join a sense's profile
                  prior_weight:float=0.5, # weight of log(share of MEDLINE definitions)
                  context_weight:float=20., # weight of the cosine between context and profile
                 ):
