@@ -44,7 +44,7 @@ class TrainConfig(DataArgs):
     batch_tokens: int|None = None # a GPU batch's budget in padded tokens, cut to what the card holds; default: `TOKEN_BUDGET`
     answer_style: Literal['label', 'explain'] = 'label' # 'label' (the word) or 'explain' (the word and the conclusion)
     balance: Literal['oversample', 'none'] = 'oversample' # class balance of the training items
-    augment: str = 'all' # augmentation ops for the training items (02_augmentation): 'all', or e.g. 'synonym,mask'; 'none' or '' for none
+    augment: str = 'all' # augmentation ops for the training items (04_augmentation): 'all', or e.g. 'synonym,mask'; 'none' or '' for none
     augment_p: float = 0.15 # share of recognized terms each op rewrites
     augment_copies: int = 1 # augmented variants per training item
     lora_r: int = 16 # LoRA rank
@@ -54,7 +54,7 @@ class TrainConfig(DataArgs):
     liger: bool|None = None # Liger's fused Triton kernels; default: on GPUs with bf16 when liger-kernel is installed
     cpu_bf16: bool = False # bf16 autocast on CPU
     class_power: float = 0.75 # the last_layer recipe's class weights, (n / (3 n_c)) ** power (0: unweighted)
-    normalize_terms: bool = False # rewrite abbreviations and link concepts (01_terminology) before building prompts
+    normalize_terms: bool = False # rewrite abbreviations and link concepts (03_terminology) before building prompts
     fold: int = -1 # train on fold k of the official 10-fold CV instead of the dev split (-1: off)
     limit: int = 0 # use only the first N training items after balancing (0: all); for quick CPU runs
     eval_only: bool = False # evaluate the model (and the run's adapter, if any) on the dev split; no training

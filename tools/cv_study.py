@@ -1,4 +1,4 @@
-"""The measured studies of nbs/02_augmentation.ipynb: 10-fold cross-validation of training recipes and of augmentation
+"""The measured studies of nbs/studies/recipes.ipynb and nbs/06_training.ipynb: 10-fold cross-validation of training recipes and of augmentation
 operations, spread over the GPUs of one machine (several runs per GPU: the embedded model is small).
 
     python tools/cv_study.py recipes      [--out runs/study] [--slots 3] [--deadline 540]
