@@ -3,10 +3,12 @@ ONNX export, int8 quantization with GPTQ, the int8-vs-fp32 label check on the de
 speed measurement), run on a trained run folder, with the time of each sub-step (inclusive; nested steps are
 indented by call order, not by nesting).
 
-    HF_HUB_OFFLINE=1 python bench/export_speed.py RUN_DIR [--out DIR] [--max_length 256]
+    HF_HUB_OFFLINE=1 python bench/export_speed.py RUN_DIR [--out DIR] [--max_length 256] [--reference onnx]
 
 RUN_DIR is a `medqa-train` output folder (its adapter/ is exported), e.g. from
-`medqa-train --recipe last_layer --max_length 256 --batch_size 16 --augment '' --save_steps 0 --output_dir RUN_DIR`."""
+`medqa-train --recipe last_layer --max_length 256 --batch_size 16 --augment '' --save_steps 0 --output_dir RUN_DIR`.
+As the main job on a CPU, the int8 check compares with the fine-tuned model's fp32 labels from the evaluation step (run
+here first, not timed); `--reference onnx` has the fp32 export score them instead."""
 import argparse, collections, functools, json, sys, time
 from pathlib import Path
 
@@ -28,6 +30,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('run_dir'); ap.add_argument('--out', default=None, help='export folder (default RUN_DIR/export)')
     ap.add_argument('--max_length', type=int, default=256)
+    ap.add_argument('--reference', choices=('evaluation', 'onnx'), default='evaluation', help="the check's fp32 labels")
     a = ap.parse_args()
     import onnx, torch, transformers
     import medqa_nb.onnx_graphs as G, medqa_nb.deploy as D, medqa_nb.pipeline as P
@@ -35,7 +38,7 @@ def main():
     from medqa_nb.modeling import EMBEDDED, resolve_model
     export = D.export_model
     for name in ('merge_adapter', 'export_onnx', 'export_scoring_graph', 'smooth_activations', 'quantize_onnx', '_gptq_for',
-                 'input_hessians', 'gptq_weights', 'gptq_round', 'quantize_per_token', 'add_guard', '_kept_labels', 'label_agreement'):
+                 'activation_ranges', 'gptq_linears', 'input_hessians', 'gptq_weights', 'gptq_round', 'quantize_per_token', 'add_guard', '_kept_labels', 'label_agreement'):
         f = getattr(G, name, None) or getattr(D, name, None)
         if f is None: continue
         w = timed(name, f)
@@ -50,12 +53,20 @@ def main():
     P.split_for = timed('split_for', split_for)
     cfg = TrainConfig(output_dir=a.run_dir, max_length=a.max_length)
     out = Path(a.out or Path(a.run_dir)/'export')
+    base, adapter = model_source(a.run_dir, cfg.model_name)
+    ref = {}
+    if a.reference == 'evaluation':  # the main job's evaluation step, not timed: the fine-tuned model scored in fp32
+        from medqa_nb.evaluate import load_for_eval, evaluate_model
+        model, tok = load_for_eval(base, adapter)
+        dev = split_for(cfg)[1]
+        r = evaluate_model(model, tok, dev, 'fine-tuned', cfg.eval_batch_size, cfg.max_length, n_boot=0); del model
+        ref = dict(reference_labels=[r['preds'][str(it['pmid'])] for it in dev])
+    TIMES.clear(); CALLS.clear()
     t0 = time.perf_counter()
     # the export block of medqa_nb.pipeline.pipeline
-    base, adapter = model_source(a.run_dir, cfg.model_name)
     train_items, dev_items = P.split_for(cfg)
     paths = timed('export', export)(resolve_model(base), adapter, out, metrics=None, max_length=cfg.max_length,
-                                   calibration_items=train_items[-16:], check_items=dev_items)
+                                   calibration_items=train_items[-16:], check_items=dev_items, **ref)
     pred = D.OnnxPredictor(paths['onnx_int8']).predict_batch([dev_items[0]])[0]
     q = json.loads((paths['onnx_int8']/G.EXPORT_META).read_text())
     speed = q.get('speed')

@@ -13,7 +13,7 @@ from .core import (LABELS, MedQAError, InputError, OptionError, atomic_write, re
 from .data import SYSTEM_PROMPT, format_abstract, make_example
 from .modeling import EMBEDDED, load_model, load_tokenizer, resolve_model
 from .onnx_graphs import (EXPORT_META, ExportError, MAX_ABSTRACT_CHARS, MAX_QUESTION_CHARS, SCORING_GRAPH,
-                                  export_onnx, merge_adapter, model_card, quantize_onnx, _prompt_ids, _scoring_feed)
+                                  export_onnx, label_first_tokens, merge_adapter, model_card, quantize_onnx, _prompt_ids, _scoring_feed)
 
 # %% auto #0
 __all__ = ['GUARD_GRAPH', 'MAX_JSONL_BYTES', 'MAX_BODY_BYTES', 'check_inputs', 'session_options', 'OnnxPredictor',
@@ -293,6 +293,7 @@ def export_model(base:str=EMBEDDED, # base model name
                  max_length:int=512, # prompt budget in tokens
                  calibration_items:list|None=None, # schema records of the training split: smooth activation outliers and round weights (GPTQ) for int8
                  check_items:list|None=None, # schema records: int8 must give fp32's labels on them, else a guard, then 'blockwise', is tried
+                 reference_labels:list|None=None, # fp32 labels (`LABELS` words) of `check_items` from this model on the same prompts, e.g. the main job's evaluation: used if PyTorch fp32 gives them on the timed items; None: the fp32 export scores them
                  min_agreement:float=0.99, # the share of `check_items` labels int8 must keep
                  guard:bool|None=None, # re-score near-ties in fp32 (`add_guard`, needs calibration items): None: where per_token misses check labels, or without check items
                  guard_factor:float=2.0, # guard margin = this x the largest int8 margin error on the calibration items
@@ -303,7 +304,7 @@ def export_model(base:str=EMBEDDED, # base model name
                 ) -> dict:
     """Merge, export and quantize; returns the folders written. The run's answer style is recorded in the metadata and the model card.
     The model is loaded (or merged) once: PyTorch fp32 is timed on it before it is exported."""
-    import torch
+    import numpy as np, torch, warnings
     from transformers import AutoModelForCausalLM
     out = Path(out_dir); paths = {}
     style = answer_style or run_answer_style(adapter if adapter is not None else base)
@@ -315,18 +316,22 @@ def export_model(base:str=EMBEDDED, # base model name
     prompts = [make_example(it, tok, max_length)['prompt'] for it in check_items or []]
     timed = prompts[:speed_items] if quantize else []
     fp32, threads = (lambda p: torch_last_logits(model, tok, p)), torch.get_num_threads()
-    if timed: fp32(timed[:1]); t32 = _timed(fp32, timed)[0]  # after a warm-up run; before export_onnx smooths the weights
-    paths['onnx'] = export_onnx(src, out/'onnx', max_length=max_length, calibration=calibration, model=model); del model
+    if timed: fp32(timed[:1]); t32, ref32 = _timed(fp32, timed)  # after a warm-up run; before export_onnx smooths the weights
+    rounded = {} if quantize and method == 'per_token' and calibration else None  # GPTQ's int8 weights, rounded in the smoothing pass
+    paths['onnx'] = export_onnx(src, out/'onnx', max_length=max_length, calibration=calibration, model=model, rounded=rounded); del model
     if style:  # before quantizing: quantize_onnx copies the metadata
         meta = json.loads((paths['onnx']/EXPORT_META).read_text()); meta['answer_style'] = style
         atomic_write(paths['onnx']/EXPORT_META, json.dumps(meta, indent=1))
     if adapter is None: (paths['onnx']/'README.md').write_text(model_card(str(base), None, metrics=metrics, answer_style=style))
     if quantize:
-        gptq = dict(calibration=calibration) if method == 'per_token' and calibration else {}
+        gptq = dict(calibration=calibration, rounded=rounded) if rounded is not None else {}
         paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **gptq, **quant_kw)
         chk, n = None, len(prompts)
         if prompts and method != 'blockwise':  # fp32's labels once; each int8 candidate is checked (and timed) against them
-            labels = OnnxPredictor(paths['onnx']).label_logits(prompts).argmax(1)
+            ref = np.array([LABELS.index(l) for l in reference_labels]) if reference_labels is not None else None
+            if ref is not None and (len(ref) != n or timed and (np.concatenate(ref32)[:, label_first_tokens(tok)].argmax(1) != ref[:len(timed)]).any()):
+                warnings.warn("reference_labels: not PyTorch fp32's labels on the check items; the fp32 export scores them"); ref = None
+            labels = ref if ref is not None else OnnxPredictor(paths['onnx']).label_logits(prompts).argmax(1)
             check = lambda: _kept_labels(labels, paths['onnx_int8'], prompts, len(timed))
             chk = check()
         guarded = (method == 'per_token' and bool(calibration) and guard is not False
@@ -340,12 +345,13 @@ def export_model(base:str=EMBEDDED, # base model name
                    f"re-scores {chk['rescored']:.0%} of {n} check items in its guard graph (> {max_rescored:.0%})"
                    if chk['rescored'] > max_rescored else None)
             if why:
-                import warnings; warnings.warn(f"int8 '{method}' {why}: writing 'blockwise' int8 instead (finer scales, at about fp32 speed)")
+                warnings.warn(f"int8 '{method}' {why}: writing 'blockwise' int8 instead (finer scales, at about fp32 speed)")
                 method, guarded = 'blockwise', False
                 paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **quant_kw)
         meta_f = paths['onnx_int8']/EXPORT_META; meta = json.loads(meta_f.read_text())
         if chk is not None and method != 'blockwise':  # the check (and its int8 times) travel with the model
-            meta['check'] = dict(items=n, agreement=round(chk['agreement'], 4), rescored=round(chk['rescored'], 4))
+            meta['check'] = dict(items=n, agreement=round(chk['agreement'], 4), rescored=round(chk['rescored'], 4),
+                                 reference='reference_labels' if ref is not None else 'fp32 export')
         if timed:  # int8: the check's runs, or a blockwise model timed here
             if 'check' in meta: ms = chk['int8_ms']
             else: b = OnnxPredictor(paths['onnx_int8']); b.label_logits(timed[:1]); ms = _timed(b.label_logits, timed)[0]

@@ -16,7 +16,7 @@ __all__ = ['MAX_QUESTION_CHARS', 'MAX_ABSTRACT_CHARS', 'EXPORT_META', 'SCORING_G
            'RESIDUAL_LAYERS', 'ExportError', 'label_first_tokens', 'model_card', 'read_adapter_config', 'merge_adapter',
            'random_lora_adapter', 'register_causal_gqa', 'export_scoring_graph', 'export_onnx', 'weight_key',
            'quantize_per_token', 'activation_ranges', 'smooth_activations', 'gptq_round', 'input_hessians',
-           'gptq_weights', 'blockwise_int8', 'quantize_onnx']
+           'gptq_weights', 'gptq_linears', 'blockwise_int8', 'quantize_onnx']
 
 # %% ../nbs/07_onnx.ipynb #9faf428c
 class ExportError(MedQAError):
@@ -282,6 +282,7 @@ def export_onnx(model_dir:str|Path, # a Hugging Face model folder (e.g. from `me
                 calibration:list|None=None, # prompts (text or token ids) to smooth activation outliers with, for int8
                 alpha:float=0.5, # smoothing strength (`smooth_activations`)
                 model=None, # the model of `model_dir`, already loaded (fp32; smoothed in place with `calibration`); None: loaded here
+                rounded:dict|None=None, # with `calibration`: filled with GPTQ's int8 weights (`gptq_linears`, XᵀX summed in the smoothing pass), for `quantize_onnx(rounded=...)`
                ) -> Path:
     "Export a causal LM to ONNX: the generation graph with a KV cache and the scoring graph, tokenizer and metadata."
     import warnings, torch
@@ -290,7 +291,10 @@ def export_onnx(model_dir:str|Path, # a Hugging Face model folder (e.g. from `me
     model = (AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32, attn_implementation='eager') if model is None else model).eval()
     tok = load_tokenizer(src)
     impl, model.config._attn_implementation = model.config._attn_implementation, 'eager'  # smoothing and the generation graph: as loaded here
-    try: smoothing = smooth_activations(model, _prompt_ids(tok, calibration), alpha) if calibration else None
+    try:
+        H = {} if calibration and rounded is not None else None
+        smoothing = smooth_activations(model, _prompt_ids(tok, calibration), alpha, H) if calibration else None
+        if H: rounded.update(gptq_linears(model, H)); del H
     except BaseException: model.config._attn_implementation = impl; raise
     n_layers, n_kv, hd = _kv_shape(model.config)
     b, s, p = 2, 5, 3
@@ -411,17 +415,23 @@ def quantize_per_token(model, # an onnx.ModelProto (changed in place)
     return model
 
 # %% ../nbs/07_onnx.ipynb #4fac1068
+_SHARED_INPUT = ('k_proj', 'v_proj', 'up_proj')  # they read q_proj's and gate_proj's input
+
 def activation_ranges(model, # a Llama-family causal LM
                       calibration:list[list[int]], # token id lists
+                      hessians:dict|None=None, # filled with XᵀX of each linear input over the prompts' tokens (float32), by the first linear that reads it (q_proj for q/k/v, gate_proj for gate/up)
                      ) -> dict:
-    "Per input channel, the largest |x| that each linear layer of the decoder sees on the calibration prompts."
+    "Per input channel, the largest |x| that each linear layer of the decoder sees on the calibration prompts (and, with `hessians`, XᵀX of its inputs, for GPTQ)."
     import torch
     if not calibration: raise ExportError("calibration: no prompts")
     amax, hooks = {}, []
     def watch(name):
+        sums = hessians is not None and not name.endswith(_SHARED_INPUT)
         def f(mod, args):
-            x = args[0].detach().abs().flatten(0, -2).amax(0)
-            amax[name] = torch.maximum(amax[name], x) if name in amax else x
+            x = args[0].detach().flatten(0, -2)
+            a = x.abs().amax(0)
+            amax[name] = torch.maximum(amax[name], a) if name in amax else a
+            if sums: hessians[name] = hessians[name].addmm_(x.T, x) if name in hessians else x.T @ x
         return f
     for name, m in model.model.layers.named_modules():
         if isinstance(m, torch.nn.Linear): hooks.append(m.register_forward_pre_hook(watch(name)))
@@ -436,6 +446,7 @@ def activation_ranges(model, # a Llama-family causal LM
 def smooth_activations(model, # a Llama-family causal LM in fp32 (changed in place)
                        calibration:list[list[int]], # token id lists, e.g. prompts of the training split
                        alpha:float=0.5, # 0: leave the activations; 1: move all their range into the weights
+                       hessians:dict|None=None, # filled with XᵀX of the smoothed linear inputs (see `activation_ranges`), for `gptq_linears`
                       ) -> dict:
     "SmoothQuant, folded into the weights: the fp32 function is unchanged; returns the largest channel/median ratio before and after."
     import torch
@@ -447,7 +458,8 @@ def smooth_activations(model, # a Llama-family causal LM in fp32 (changed in pla
     if layers is None or not all(getattr(part(L, n), 'weight', None) is not None for L in layers for n in need):
         raise ExportError(f"{type(model).__name__}: smoothing needs a Llama-family decoder (model.layers with RMSNorm, "
                           "q/k/v/o and gate/up/down projections)")
-    ranges = activation_ranges(model, calibration)
+    ranges = activation_ranges(model, calibration, hessians)
+    rescale = lambda n, s: hessians[n].div_(s[:, None]).div_(s[None, :]) if hessians is not None else None  # x / s: XᵀX / ssᵀ
     cfg = model.config
     H, KV = cfg.num_attention_heads, cfg.num_key_value_heads
     D = getattr(cfg, 'head_dim', None) or cfg.hidden_size // H
@@ -461,7 +473,7 @@ def smooth_activations(model, # a Llama-family causal LM in fp32 (changed in pla
                                 (L.post_attention_layernorm, ('mlp.gate_proj', 'mlp.up_proj'))):
                 projs = [part(L, n) for n in names]
                 s = factor(r(names[0]), wmax(*projs))
-                norm.weight.div_(s)
+                norm.weight.div_(s); rescale(f'{i}.{names[0]}', s)
                 for n, p in zip(names, projs): p.weight.mul_(s); after[f'{i}.{n}'] = r(n) / s
             # o_proj's input channel (head h, dim d) is v's channel (h // (H/KV), d): one s per v channel
             group = lambda v: v.view(KV, H // KV, D).amax(1)
@@ -469,11 +481,11 @@ def smooth_activations(model, # a Llama-family causal LM in fp32 (changed in pla
             a.v_proj.weight.div_(s[:, None])
             if a.v_proj.bias is not None: a.v_proj.bias.div_(s)
             s_o = s.view(KV, 1, D).expand(KV, H // KV, D).reshape(-1)
-            a.o_proj.weight.mul_(s_o); after[f'{i}.self_attn.o_proj'] = r('self_attn.o_proj') / s_o
+            a.o_proj.weight.mul_(s_o); after[f'{i}.self_attn.o_proj'] = r('self_attn.o_proj') / s_o; rescale(f'{i}.self_attn.o_proj', s_o)
             s = factor(r('mlp.down_proj'), wmax(m.down_proj))
             m.up_proj.weight.div_(s[:, None])
             if m.up_proj.bias is not None: m.up_proj.bias.div_(s)
-            m.down_proj.weight.mul_(s); after[f'{i}.mlp.down_proj'] = r('mlp.down_proj') / s
+            m.down_proj.weight.mul_(s); after[f'{i}.mlp.down_proj'] = r('mlp.down_proj') / s; rescale(f'{i}.mlp.down_proj', s)
     ratio = lambda rs: round(max(float(x.max() / x.median().clamp_min(1e-8)) for x in rs.values()), 1)
     return dict(alpha=alpha, prompts=len(calibration), max_channel_ratio_before=ratio(ranges), max_channel_ratio_after=ratio(after))
 
@@ -494,16 +506,17 @@ def gptq_round(W, # fp32 weights [inputs, outputs] (ONNX's MatMul layout)
     H[i[dead], i[dead]] = 1  # inputs that are always 0: their rounding error costs nothing
     H[i, i] += damp * torch.diag(H).mean()
     order = torch.argsort(torch.diag(H), descending=True)  # the inputs that vary most first
-    W, H = W[order], H[order][:, order]
-    U = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
+    W, H = W[order], H[order.flip(0)][:, order.flip(0)]
+    L = torch.linalg.cholesky(H)  # H in reverse order = LLᵀ, so the upper Cholesky factor of H⁻¹ is L⁻¹ reversed
+    U = torch.linalg.solve_triangular(L, torch.eye(K, dtype=L.dtype), upper=False).flip(0, 1)
     Q = torch.empty_like(W)
     for b0 in range(0, K, block):
         b1 = min(b0 + block, K); err = torch.empty(b1 - b0, N, dtype=W.dtype)
         for k in range(b0, b1):
             Q[k] = torch.clamp(torch.round(W[k] / scale), -127, 127)
-            err[k - b0] = (W[k] - Q[k] * scale) / U[k, k]
-            W[k+1:b1] -= U[k, k+1:b1, None] * err[k - b0]
-        W[b1:] -= U[b0:b1, b1:].T @ err
+            torch.div(W[k] - Q[k] * scale, U[k, k], out=err[k - b0])
+            W[k+1:b1].addr_(U[k, k+1:b1], err[k - b0], alpha=-1)
+        W[b1:].addmm_(U[b0:b1, b1:].T, err, alpha=-1)
     return Q[torch.argsort(order)].to(torch.int8).numpy()
 
 # %% ../nbs/07_onnx.ipynb #c6d6e9b4
@@ -554,9 +567,25 @@ def gptq_weights(model, # an onnx.ModelProto (fp32), e.g. the scoring graph
     H = input_hessians(model, feeds, {n.input[0]: w.dims[0] for n, w in mms}, threads)
     out, by_input = {}, {}
     for n, w in mms: by_input.setdefault(n.input[0], []).append(nh.to_array(w))
-    for x, ws in by_input.items():  # the weights on one input (q/k/v, gate/up) as one matrix: GPTQ rounds columns independently
-        q = gptq_round(np.concatenate(ws, 1), H[x], damp)
-        for w, qw in zip(ws, np.split(q, np.cumsum([w.shape[1] for w in ws])[:-1], 1)): out[weight_key(w)] = qw
+    for x, ws in by_input.items(): _gptq_group(ws, H[x], damp, out)
+    return out
+
+def _gptq_group(ws:list, H, damp:float, out:dict):
+    "GPTQ on the weights that read one input (q/k/v, gate/up) as one matrix (it rounds columns independently), into `out` by `weight_key`."
+    import numpy as np
+    q = gptq_round(np.concatenate(ws, 1), H, damp)
+    for w, qw in zip(ws, np.split(q, np.cumsum([w.shape[1] for w in ws])[:-1], 1)): out[weight_key(w)] = qw
+
+def gptq_linears(model, # the model smoothed by `smooth_activations(..., hessians=H)`
+                 hessians:dict, # that H: XᵀX of the smoothed linear inputs
+                 damp:float=0.01, # see `gptq_round`
+                ) -> dict:
+    "What `gptq_weights` gives (int8 weights by `weight_key` of the ONNX, transposed, fp32 weights), from XᵀX summed in PyTorch's smoothing pass instead of an ONNX Runtime pass."
+    out, group = {}, dict(q_proj=('q_proj', 'k_proj', 'v_proj'), gate_proj=('gate_proj', 'up_proj'))
+    for name, H in hessians.items():
+        path, _, first = name.rpartition('.')
+        ws = [model.model.layers.get_submodule(f'{path}.{n}').weight.detach().T.numpy() for n in group.get(first, (first,))]
+        _gptq_group(ws, H, damp, out)
     return out
 
 # %% ../nbs/07_onnx.ipynb #10ed90c3
@@ -587,6 +616,7 @@ def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
                   block_size:int=32, # blockwise: weights and activations per block of this many inputs
                   residual:tuple=RESIDUAL_LAYERS, # per_token: layers (name parts) whose activations get a second int8 pass
                   calibration:list|None=None, # per_token: prompts (text or token ids) for GPTQ's weight rounding; None: to nearest
+                  rounded:dict|None=None, # per_token: GPTQ's int8 weights from `export_onnx(rounded=...)` (rounded on `calibration` there), instead of GPTQ passes here
                   threads:int=2, # intra-op threads for GPTQ's calibration passes
                  ) -> Path:
     "Quantize an export's graphs (generation and scoring) to int8, next to a copy of its tokenizer and metadata."
@@ -601,10 +631,11 @@ def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
     root = logging.getLogger(); level = root.level
     _quiet_quantizers()
     try:
-        gptq = calibration and method == 'per_token'  # calibrated on the scoring graph, which both graphs share the weights of
+        gptq = calibration and method == 'per_token' and not rounded  # calibrated on the scoring graph, which both graphs share the weights of
         if gptq and not (src/SCORING_GRAPH).is_file(): raise ExportError(f"{src}: GPTQ calibrates on {SCORING_GRAPH} (export with scoring=True)")
         scoring = onnx.load(src/SCORING_GRAPH) if gptq else None  # loaded once: GPTQ, then quantized
-        rounded = gptq_weights(scoring, [_scoring_feed([x]) for x in _prompt_ids(load_tokenizer(src), calibration)], threads=threads) if gptq else None
+        rounded = gptq_weights(scoring, [_scoring_feed([x]) for x in _prompt_ids(load_tokenizer(src), calibration)], threads=threads) if gptq else (
+            rounded if method == 'per_token' else None)
         for graph in [f for f in ('model.onnx', SCORING_GRAPH) if (src/f).is_file()]:
             save = dict(save_as_external_data=large, location=f'{graph}.data')
             if method == 'per_token':
@@ -623,7 +654,7 @@ def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
                     per_channel=per_channel if method == 'dynamic' else True, activations=dict(per_token='per token', dynamic='per tensor',
                     blockwise=f'per block of {block_size}')[method], exclude=exclude or [], block_size=block_size if method == 'blockwise' else None,
                     residual=list(residual) if method == 'per_token' else None,
-                    rounding=dict(method='gptq', prompts=len(calibration)) if rounded else dict(method='nearest')))
+                    rounding=dict(method='gptq', prompts=len(calibration) if calibration else None) if rounded else dict(method='nearest')))
         (tmp/EXPORT_META).write_text(json.dumps(meta, indent=1))
         return replace_dir(tmp, out)
     except BaseException:

@@ -127,8 +127,10 @@ def pipeline(cfg:TrainConfig) -> dict:
         base, adapter = model_source(out, cfg.model_name)  # an adapter is merged into its base; a full fine-tune is exported as is
         train_items, dev_items = split_for(cfg)
         # int8: activations smoothed and weights rounded (GPTQ) on 16 training prompts; it must keep fp32's labels on the dev split (else a guard, else blockwise)
-        paths = export_model(resolve_model(base), adapter, out/'export', metrics=summary['eval'].get('fine-tuned'),
-                             max_length=cfg.max_length, calibration_items=train_items[-16:], check_items=dev_items)
+        tuned = next((r for r in results if r['name'] == 'fine-tuned'), None)  # on a CPU the evaluation scored this model in fp32, on the same prompts
+        ref = [tuned['preds'][str(it['pmid'])] for it in dev_items] if tuned and not _on_gpu() else None
+        paths = export_model(resolve_model(base), adapter, out/'export', metrics=summary['eval'].get('fine-tuned'), max_length=cfg.max_length,
+                             calibration_items=train_items[-16:], check_items=dev_items, reference_labels=ref)
         item = dev_items[0]
         pred = OnnxPredictor(paths['onnx_int8']).predict_batch([item])[0]  # the evaluation's prompt, sections and all
         q = json.loads((paths['onnx_int8']/EXPORT_META).read_text())
