@@ -310,12 +310,10 @@ def export_model(base:str=EMBEDDED, # base model name
     style = answer_style or run_answer_style(adapter if adapter is not None else base)
     if adapter is not None: paths['merged'], model = merge_adapter(adapter, out/'merged', base, metrics, answer_style=style, return_model=True)
     else: model = AutoModelForCausalLM.from_pretrained(resolve_model(base), dtype=torch.float32).eval()
-    src = paths.get('merged', base)
-    tok = load_tokenizer(resolve_model(src))
+    src = paths.get('merged', base); tok = load_tokenizer(resolve_model(src))
     calibration = [make_example(it, tok, max_length)['prompt'] for it in calibration_items] if calibration_items and quantize else None
     prompts = [make_example(it, tok, max_length)['prompt'] for it in check_items or []]
-    timed = prompts[:speed_items] if quantize else []
-    fp32, threads = (lambda p: torch_last_logits(model, tok, p)), torch.get_num_threads()
+    fp32, threads, timed = (lambda p: torch_last_logits(model, tok, p)), torch.get_num_threads(), prompts[:speed_items] if quantize else []
     if timed: fp32(timed[:1]); t32, ref32 = _timed(fp32, timed)  # after a warm-up run; before export_onnx smooths the weights
     rounded = {} if quantize and method == 'per_token' and calibration else None  # GPTQ's int8 weights, rounded in the smoothing pass
     paths['onnx'] = export_onnx(src, out/'onnx', max_length=max_length, calibration=calibration, model=model, rounded=rounded); del model
@@ -332,8 +330,7 @@ def export_model(base:str=EMBEDDED, # base model name
             if ref is not None and (len(ref) != n or timed and (np.concatenate(ref32)[:, label_first_tokens(tok)].argmax(1) != ref[:len(timed)]).any()):
                 warnings.warn("reference_labels: not PyTorch fp32's labels on the check items; the fp32 export scores them"); ref = None
             labels = ref if ref is not None else OnnxPredictor(paths['onnx']).label_logits(prompts).argmax(1)
-            check = lambda: _kept_labels(labels, paths['onnx_int8'], prompts, len(timed))
-            chk = check()
+            check = lambda: _kept_labels(labels, paths['onnx_int8'], prompts, len(timed)); chk = check()
         guarded = (method == 'per_token' and bool(calibration) and guard is not False
                    and (guard or chk is None or chk['agreement'] < min_agreement))  # the fastest scheme that keeps the labels
         if guarded:
@@ -350,15 +347,13 @@ def export_model(base:str=EMBEDDED, # base model name
                 paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **quant_kw)
         meta_f = paths['onnx_int8']/EXPORT_META; meta = json.loads(meta_f.read_text())
         if chk is not None and method != 'blockwise':  # the check (and its int8 times) travel with the model
-            meta['check'] = dict(items=n, agreement=round(chk['agreement'], 4), rescored=round(chk['rescored'], 4),
-                                 reference='reference_labels' if ref is not None else 'fp32 export')
+            meta['check'] = dict(items=n, agreement=round(chk['agreement'], 4), rescored=round(chk['rescored'], 4), reference='reference_labels' if ref is not None else 'fp32 export')
         if timed:  # int8: the check's runs, or a blockwise model timed here
             if 'check' in meta: ms = chk['int8_ms']
             else: b = OnnxPredictor(paths['onnx_int8']); b.label_logits(timed[:1]); ms = _timed(b.label_logits, timed)[0]
             meta['speed'] = dict(items=len(timed), pytorch_fp32_ms=round(t32, 1), int8_ms=round(ms, 1), speedup=round(t32 / ms, 2), threads=threads)
         if 'check' in meta or 'speed' in meta: atomic_write(meta_f, json.dumps(meta, indent=1))
-        card = (paths['onnx_int8']/'README.md')
-        scheme = f"{method}, near-ties re-scored in fp32" if guarded else method
+        card, scheme = paths['onnx_int8']/'README.md', f"{method}, near-ties re-scored in fp32" if guarded else method
         if card.exists(): card.write_text(card.read_text().replace('**Precision:** fp32', f'**Precision:** int8 ({scheme})'))
     return paths
 
@@ -368,8 +363,7 @@ def label_agreement(ref:str|Path, # an fp32 export folder
                     max_length:int=512, # prompt budget in tokens
                    ) -> dict:
     "On `items`: the share of labels two exports agree on, and the share the second one's guard graph re-scored."
-    a = OnnxPredictor(ref)
-    prompts = [make_example(it, a.tok, max_length)['prompt'] for it in items]
+    a = OnnxPredictor(ref); prompts = [make_example(it, a.tok, max_length)['prompt'] for it in items]
     return _kept_labels(a.label_logits(prompts).argmax(1), other, prompts)
 
 def _kept_labels(labels, other, prompts, timed:int=0):

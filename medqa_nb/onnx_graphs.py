@@ -291,10 +291,10 @@ def export_onnx(model_dir:str|Path, # a Hugging Face model folder (e.g. from `me
     model = (AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32, attn_implementation='eager') if model is None else model).eval()
     tok = load_tokenizer(src)
     impl, model.config._attn_implementation = model.config._attn_implementation, 'eager'  # smoothing and the generation graph: as loaded here
+    H = {} if calibration and rounded is not None else None  # XᵀX for GPTQ, summed while smoothing
     try:
-        H = {} if calibration and rounded is not None else None
         smoothing = smooth_activations(model, _prompt_ids(tok, calibration), alpha, H) if calibration else None
-        if H: rounded.update(gptq_linears(model, H)); del H
+        if H: rounded.update(gptq_linears(model, H))
     except BaseException: model.config._attn_implementation = impl; raise
     n_layers, n_kv, hd = _kv_shape(model.config)
     b, s, p = 2, 5, 3
@@ -415,8 +415,6 @@ def quantize_per_token(model, # an onnx.ModelProto (changed in place)
     return model
 
 # %% ../nbs/07_onnx.ipynb #4fac1068
-_SHARED_INPUT = ('k_proj', 'v_proj', 'up_proj')  # they read q_proj's and gate_proj's input
-
 def activation_ranges(model, # a Llama-family causal LM
                       calibration:list[list[int]], # token id lists
                       hessians:dict|None=None, # filled with XᵀX of each linear input over the prompts' tokens (float32), by the first linear that reads it (q_proj for q/k/v, gate_proj for gate/up)
@@ -426,10 +424,9 @@ def activation_ranges(model, # a Llama-family causal LM
     if not calibration: raise ExportError("calibration: no prompts")
     amax, hooks = {}, []
     def watch(name):
-        sums = hessians is not None and not name.endswith(_SHARED_INPUT)
+        sums = hessians is not None and not name.endswith(('k_proj', 'v_proj', 'up_proj'))  # they read q_proj's, gate_proj's input
         def f(mod, args):
-            x = args[0].detach().flatten(0, -2)
-            a = x.abs().amax(0)
+            x = args[0].detach().flatten(0, -2); a = x.abs().amax(0)
             amax[name] = torch.maximum(amax[name], a) if name in amax else a
             if sums: hessians[name] = hessians[name].addmm_(x.T, x) if name in hessians else x.T @ x
         return f
@@ -584,8 +581,7 @@ def gptq_linears(model, # the model smoothed by `smooth_activations(..., hessian
     out, group = {}, dict(q_proj=('q_proj', 'k_proj', 'v_proj'), gate_proj=('gate_proj', 'up_proj'))
     for name, H in hessians.items():
         path, _, first = name.rpartition('.')
-        ws = [model.model.layers.get_submodule(f'{path}.{n}').weight.detach().T.numpy() for n in group.get(first, (first,))]
-        _gptq_group(ws, H, damp, out)
+        _gptq_group([model.model.layers.get_submodule(f'{path}.{n}').weight.detach().T.numpy() for n in group.get(first, (first,))], H, damp, out)
     return out
 
 # %% ../nbs/07_onnx.ipynb #10ed90c3
@@ -634,8 +630,7 @@ def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
         gptq = calibration and method == 'per_token' and not rounded  # calibrated on the scoring graph, which both graphs share the weights of
         if gptq and not (src/SCORING_GRAPH).is_file(): raise ExportError(f"{src}: GPTQ calibrates on {SCORING_GRAPH} (export with scoring=True)")
         scoring = onnx.load(src/SCORING_GRAPH) if gptq else None  # loaded once: GPTQ, then quantized
-        rounded = gptq_weights(scoring, [_scoring_feed([x]) for x in _prompt_ids(load_tokenizer(src), calibration)], threads=threads) if gptq else (
-            rounded if method == 'per_token' else None)
+        rounded = gptq_weights(scoring, [_scoring_feed([x]) for x in _prompt_ids(load_tokenizer(src), calibration)], threads=threads) if gptq else rounded
         for graph in [f for f in ('model.onnx', SCORING_GRAPH) if (src/f).is_file()]:
             save = dict(save_as_external_data=large, location=f'{graph}.data')
             if method == 'per_token':
@@ -654,7 +649,7 @@ def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
                     per_channel=per_channel if method == 'dynamic' else True, activations=dict(per_token='per token', dynamic='per tensor',
                     blockwise=f'per block of {block_size}')[method], exclude=exclude or [], block_size=block_size if method == 'blockwise' else None,
                     residual=list(residual) if method == 'per_token' else None,
-                    rounding=dict(method='gptq', prompts=len(calibration) if calibration else None) if rounded else dict(method='nearest')))
+                    rounding=dict(method='gptq', prompts=len(calibration) if calibration else None) if rounded and method == 'per_token' else dict(method='nearest')))
         (tmp/EXPORT_META).write_text(json.dumps(meta, indent=1))
         return replace_dir(tmp, out)
     except BaseException:
