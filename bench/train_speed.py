@@ -448,8 +448,8 @@ def main(argv=None):
                 notes='trl SFTTrainer(model=folder), SFTConfig(per_device_train_batch_size=8, gradient_checkpointing=False)'))
             attempt(P, 'fixed 4x4, checkpointing', lambda: project_row('fixed 4x4, checkpointing', dev, ds, tok, max_length=max_len,
                 batch_size=4, grad_accum=4, gradient_checkpointing=True, liger=False, max_steps=n_like(16) if not gpu else max(3, steps // 4)))
-            if gpu:  # the default over its whole schedule (3 epochs), with the dev accuracy of what it trained
-                attempt(P, 'default (3 epochs)', lambda: project_row('default (3 epochs)', dev, ds, tok, dev_items=dev_items, max_length=max_len))
+            if gpu:  # the default over its whole schedule, with the dev accuracy of what it trained
+                attempt(P, 'default (whole schedule)', lambda: project_row('default (whole schedule)', dev, ds, tok, dev_items=dev_items, max_length=max_len))
             else:
                 attempt(P, 'default', lambda: project_row('default', dev, ds, tok, max_length=max_len, max_steps=max(1, steps // 2)))
                 from medqa_nb.train import split_for, TrainConfig

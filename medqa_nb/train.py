@@ -149,7 +149,7 @@ def speed_settings(cfg:TrainConfig, # a config with its recipe resolved (`resolv
                    bf16_gpu:bool=True, # the GPU computes in bf16 (not a T4)
                    liger_installed:bool=False, # liger-kernel can be imported
                   ) -> dict:
-    "Batch, accumulation, checkpointing, Liger and learning rate for this device and model; values set in `cfg` win."
+    "Batch, accumulation, checkpointing, Liger, learning rate and epochs for this device and model; values set in `cfg` win."
     big = n_params >= FULL_FT_MAX_PARAMS
     s = {}
     if cfg.recipe == 'last_layer': s.update(batch_size=16, grad_accum=1, gradient_checkpointing=False, liger=False)
@@ -169,6 +169,9 @@ def speed_settings(cfg:TrainConfig, # a config with its recipe resolved (`resolv
     if cfg.learning_rate is None:
         base = RECIPES[cfg.recipe]['learning_rate']
         s['learning_rate'] = base if cfg.recipe == 'last_layer' else base * math.sqrt(s['batch_size'] * s['grad_accum'] / 16)
+    if cfg.epochs is None:  # fewer, larger steps need more passes
+        large = cfg.recipe == 'full' and s['batch_size'] * s['grad_accum'] >= 64
+        s['epochs'] = FULL_EPOCHS_LARGE_BATCH if large else RECIPES[cfg.recipe]['epochs']
     return s
 
 
@@ -186,16 +189,15 @@ def resolve_recipe(cfg:TrainConfig, # a checked config
     "The config with its recipe chosen, and the recipe's and `speed_settings`' values filled in where the flags left them unset."
     from transformers import AutoConfig
     from medqa_nb.modeling import count_parameters
-    name, n, user_epochs = cfg.recipe, count_parameters(cfg.model_name), cfg.epochs
+    name, n = cfg.recipe, count_parameters(cfg.model_name)
     if name == 'auto':
         if cfg.use_peft is not None: name = 'qlora' if cfg.use_peft else 'full'
         elif cfg.peft_method is not None: name = 'qlora'
         else: name = 'full' if n < FULL_FT_MAX_PARAMS else 'qlora'
     if name not in RECIPES: raise ValueError(f"--recipe {cfg.recipe!r}: expected 'auto' or one of {list(RECIPES)}")
     cfg = dataclasses.replace(cfg, recipe=name, **{k: v if getattr(cfg, k) is None else getattr(cfg, k)
-                                                  for k, v in RECIPES[name].items() if k != 'learning_rate'})
+                                                  for k, v in RECIPES[name].items() if k not in ('learning_rate', 'epochs')})
     speed = speed_settings(cfg, AutoConfig.from_pretrained(resolve_model(cfg.model_name)), n, **(_hardware() if hardware is None else hardware))
-    if name == 'full' and user_epochs is None and speed['batch_size'] * speed['grad_accum'] >= 64: speed['epochs'] = FULL_EPOCHS_LARGE_BATCH
     return dataclasses.replace(cfg, **speed)
 
 # %% ../nbs/06_training.ipynb #9b6753c0
