@@ -20,10 +20,11 @@ from .modeling import (EMBEDDED, PEFT_METHODS, ModelError, check_model_name, res
 from .evaluate import label_token_ids
 
 # %% auto #0
-__all__ = ['DEEPSPEED_CONFIGS', 'RECIPES', 'FULL_FT_MAX_PARAMS', 'FULL_EPOCHS_LARGE_BATCH', 'TOKEN_BUDGET', 'ACT_BYTES',
-           'GPU_MEMORY_SHARE', 'TrainConfig', 'resolve_deepspeed', 'activation_gib', 'speed_settings', 'resolve_recipe',
-           'split_for', 'sft_dataset', 'sft_config', 'build_trainer', 'complete_checkpoints', 'resume_path',
-           'save_final', 'train', 'last_layer_inputs', 'last_layer_logits', 'fit_last_layer', 'train_last_layer',
+__all__ = ['DEEPSPEED_CONFIGS', 'RECIPES', 'CPU_RECIPES', 'FULL_FT_MAX_PARAMS', 'FULL_EPOCHS_LARGE_BATCH', 'TOKEN_BUDGET',
+           'ACT_BYTES', 'GPU_MEMORY_SHARE', 'TrainConfig', 'resolve_deepspeed', 'activation_gib', 'speed_settings',
+           'resolve_recipe', 'split_for', 'sft_dataset', 'sft_config', 'build_trainer', 'complete_checkpoints',
+           'resume_path', 'save_final', 'train', 'left_padded', 'last_token_states', 'class_weights', 'fit_label_head',
+           'train_label_head', 'last_layer_inputs', 'last_layer_logits', 'fit_last_layer', 'train_last_layer',
            'model_source', 'evaluate_run', 'train_main']
 
 # %% ../nbs/06_training.ipynb #875b1611
@@ -32,7 +33,7 @@ class TrainConfig(DataArgs):
     "Everything a training or evaluation run needs."
     model_name: str = field(default=EMBEDDED, metadata={'aliases': ['--model']}) # 'embedded', a hub id (meta-llama/Llama-2-7b-hf), a local HF folder or a .gguf file
     output_dir: str = 'runs/medqa' # the run folder
-    recipe: Literal['auto', 'full', 'qlora', 'last_layer'] = 'auto' # 'full', 'qlora', 'last_layer' (the CPU recipe), or 'auto' (full fine-tuning below 1B parameters, QLoRA above): the defaults of the next four flags
+    recipe: Literal['auto', 'full', 'qlora', 'last_layer', 'label_head'] = 'auto' # 'full', 'qlora', 'last_layer' (the main job's CPU recipe), 'label_head', or 'auto' (full fine-tuning below 1B parameters, QLoRA above): the defaults of the next four flags
     use_peft: bool|None = None # train adapters (else full fine-tuning); default: the recipe's
     peft_method: Literal['qlora', 'lora']|None = None # 'qlora' (4-bit NF4 base) or 'lora'; default: the recipe's
     learning_rate: float|None = None # peak learning rate (cosine schedule); default: the recipe's
@@ -53,7 +54,8 @@ class TrainConfig(DataArgs):
     gradient_checkpointing: bool|None = None # recompute activations (non-reentrant) to save memory; default: when memory needs it
     liger: bool|None = None # Liger's fused Triton kernels; default: on GPUs with bf16 when liger-kernel is installed
     cpu_bf16: bool = False # bf16 autocast on CPU
-    class_power: float = 0.75 # the last_layer recipe's class weights, (n / (3 n_c)) ** power (0: unweighted)
+    class_power: float|None = None # the CPU recipes' class weights, (n / (3 n_c)) ** power (0: unweighted); default: the recipe's
+    head_l2: float = 0.1 # the label_head recipe: weight of the label rows' squared distance from their pretrained values
     normalize_terms: bool = False # rewrite abbreviations and link concepts (03_terminology) before building prompts
     fold: int = -1 # train on fold k of the official 10-fold CV instead of the dev split (-1: off)
     limit: int = 0 # use only the first N training items after balancing (0: all); for quick CPU runs
@@ -88,7 +90,7 @@ def check(self:TrainConfig):
     "Every value checked before any data or model is loaded and before anything is written; returns the config."
     if self.learning_rate is not None: need(finite(self.learning_rate) and 0 < self.learning_rate < 1, 'learning_rate', self.learning_rate, 'a number in (0, 1)')
     if self.epochs is not None: check_positive('epochs', self.epochs)
-    need(self.recipe in ('auto', 'full', 'qlora', 'last_layer'), 'recipe', self.recipe, "'auto', 'full', 'qlora' or 'last_layer'")
+    need(self.recipe in ('auto', 'full', 'qlora', 'last_layer', 'label_head'), 'recipe', self.recipe, "'auto', 'full', 'qlora', 'last_layer' or 'label_head'")
     need(self.peft_method in (None, *PEFT_METHODS), 'peft_method', self.peft_method, f"one of {PEFT_METHODS}")
     need(self.answer_style in ANSWER_STYLES, 'answer_style', self.answer_style, f"one of {ANSWER_STYLES}")
     need(self.balance in ('oversample', 'none'), 'balance', self.balance, "'oversample' or 'none'")
@@ -97,7 +99,8 @@ def check(self:TrainConfig):
     for k in ('batch_size', 'grad_accum', 'eval_batch_size', 'lora_r', 'logging_steps', 'batch_tokens'):
         if getattr(self, k) is not None: check_positive(k, getattr(self, k), integer=True)
     check_positive('lora_alpha', self.lora_alpha)
-    need(finite(self.class_power) and 0 <= self.class_power <= 2, 'class_power', self.class_power, 'a number in [0, 2]')
+    if self.class_power is not None: need(finite(self.class_power) and 0 <= self.class_power <= 2, 'class_power', self.class_power, 'a number in [0, 2]')
+    need(finite(self.head_l2) and self.head_l2 >= 0, 'head_l2', self.head_l2, 'a number >= 0')
     check_share('lora_dropout', self.lora_dropout, lo_open=False)
     check_share('augment_p', self.augment_p, hi_open=False)
     need(self.augment_copies >= 0, 'augment_copies', self.augment_copies, 'an integer >= 0')
@@ -123,7 +126,9 @@ def check(self:TrainConfig):
 # %% ../nbs/06_training.ipynb #b9f03640
 RECIPES = {'full': dict(use_peft=False, peft_method='qlora', learning_rate=5e-5, epochs=3.0),
            'qlora': dict(use_peft=True, peft_method='qlora', learning_rate=1e-3, epochs=4.0),
-           'last_layer': dict(use_peft=False, peft_method='qlora', learning_rate=1e-3, epochs=16.0)}  # the CPU recipe (below)
+           'last_layer': dict(use_peft=False, peft_method='qlora', learning_rate=1e-3, epochs=16.0, class_power=0.75),  # the main job's CPU recipe (below)
+           'label_head': dict(use_peft=False, peft_method='qlora', learning_rate=None, epochs=1.0, class_power=0.)}  # another (below)
+CPU_RECIPES = ('last_layer', 'label_head')  # no trainer: the frozen model's states computed once, then a small fit
 FULL_FT_MAX_PARAMS = 1e9  # larger models are trained with adapters by default
 FULL_EPOCHS_LARGE_BATCH = 10.0  # full fine-tuning at 64+ items a step: fewer, larger steps need more epochs (CV folds 0-4)
 
@@ -152,7 +157,7 @@ def speed_settings(cfg:TrainConfig, # a config with its recipe resolved (`resolv
     "Batch, accumulation, checkpointing, Liger, learning rate and epochs for this device and model; values set in `cfg` win."
     big = n_params >= FULL_FT_MAX_PARAMS
     s = {}
-    if cfg.recipe == 'last_layer': s.update(batch_size=16, grad_accum=1, gradient_checkpointing=False, liger=False)
+    if cfg.recipe in CPU_RECIPES: s.update(batch_size=16, grad_accum=1, gradient_checkpointing=False, liger=False)
     elif gpu_gib is None:  # CPU: 16 items a step; checkpointing only if a batch's fp32 activations would take 8 GiB
         s.update(batch_size=8, grad_accum=2, liger=False,
                  gradient_checkpointing=big or 2 * activation_gib(model_config, 8 * cfg.max_length) > 8)
@@ -168,7 +173,7 @@ def speed_settings(cfg:TrainConfig, # a config with its recipe resolved (`resolv
     s = {k: (v if getattr(cfg, k, None) is None else getattr(cfg, k)) for k, v in s.items()}  # the user's flags win
     if cfg.learning_rate is None:
         base = RECIPES[cfg.recipe]['learning_rate']
-        s['learning_rate'] = base if cfg.recipe == 'last_layer' else base * math.sqrt(s['batch_size'] * s['grad_accum'] / 16)
+        s['learning_rate'] = base if cfg.recipe in CPU_RECIPES else base * math.sqrt(s['batch_size'] * s['grad_accum'] / 16)
     if cfg.epochs is None:  # fewer, larger steps need more passes
         large = cfg.recipe == 'full' and s['batch_size'] * s['grad_accum'] >= 64
         s['epochs'] = FULL_EPOCHS_LARGE_BATCH if large else RECIPES[cfg.recipe]['epochs']
@@ -322,10 +327,11 @@ def train(cfg:TrainConfig) -> dict:
     from transformers import set_seed              # after the data: its import pulls in peft and bitsandbytes
     set_seed(cfg.seed)
     tok = load_tokenizer(cfg.model_name, padding_side='right')
-    if cfg.recipe == 'last_layer':                 # no trainer: class weights instead of oversampling, no augmentation
+    if cfg.recipe in CPU_RECIPES:                  # no trainer: class weights instead of oversampling, no augmentation
         out = Path(cfg.output_dir); out.mkdir(parents=True, exist_ok=True)
         atomic_write(out/'config.json', json.dumps(asdict(cfg), indent=2))
-        m = train_last_layer(cfg, train_items[:cfg.limit] if cfg.limit else train_items, tok, out)
+        run = train_label_head if cfg.recipe == 'label_head' else train_last_layer
+        m = run(cfg, train_items[:cfg.limit] if cfg.limit else train_items, tok, out)
         atomic_write(out/'metrics.json', json.dumps(m, indent=2))
         return m
     train_ds = sft_dataset(train_items, tok, cfg)
@@ -348,28 +354,121 @@ def train(cfg:TrainConfig) -> dict:
     if _is_main(): atomic_write(out/'metrics.json', json.dumps(m, indent=2))
     return m
 
+# %% ../nbs/06_training.ipynb #4d01bfce
+def left_padded(tok, # a tokenizer
+                prompts:list, # prompt texts
+                batch_size:int=8, # prompts per batch
+               ):
+    "Batches of prompts of similar lengths, left-padded (as the evaluation batches them): (indices, input_ids, attention_mask, position_ids, lengths)."
+    import torch
+    ids = [tok(p, add_special_tokens=False)['input_ids'] for p in prompts]
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b + batch_size]; lens = [len(ids[i]) for i in idx]; n = max(lens)
+        x = torch.full((len(idx), n), pad, dtype=torch.long); m = torch.zeros((len(idx), n), dtype=torch.long)
+        for r, i in enumerate(idx): x[r, n - lens[r]:] = torch.tensor(ids[i]); m[r, n - lens[r]:] = 1
+        yield idx, x, m, (m.cumsum(-1) - 1).clamp(min=0), lens
+
+def last_token_states(model, # a Llama-family causal LM (eval mode)
+                      tok, # its tokenizer
+                      prompts:list, # prompt texts
+                      batch_size:int=8, # prompts per forward pass
+                     ):
+    "The final hidden state (after the last norm) at each prompt's last position, [prompts, hidden]: what the output matrix reads."
+    import torch
+    out = [None] * len(prompts)
+    with torch.inference_mode():
+        for idx, x, m, pos, _ in left_padded(tok, prompts, batch_size):
+            h = model.model(input_ids=x.to(model.device), attention_mask=m.to(model.device), position_ids=pos.to(model.device)).last_hidden_state[:, -1]
+            for r, i in enumerate(idx): out[i] = h[r].float().cpu()
+    return torch.stack(out)
+
+def class_weights(y:list, # label index of each training item (`LABELS` order)
+                  power:float, # (n / (3 n_c)) ** power; 0: every item counts the same
+                 ):
+    "Per-label loss weights, scaled so that the average item weighs 1."
+    import torch
+    c = Counter(y); w = torch.tensor([(len(y) / (len(LABELS) * c[k])) ** power if c[k] else 0. for k in range(len(LABELS))])
+    return w / w[torch.tensor(y)].mean()
+
+def fit_label_head(model, # a Llama-family causal LM (its label rows of the tied output matrix change in place)
+                   states, # final hidden states of the training prompts (`last_token_states`), [items, hidden]
+                   y:list, # label index of each item (`LABELS` order)
+                   token_ids:list, # the label tokens' vocabulary ids
+                   l2:float=0.1, # pull toward the pretrained rows: l2 x their squared distance joins the loss
+                   class_power:float=0., # class weights (`class_weights`)
+                   max_iter:int=200, # L-BFGS iterations
+                  ) -> dict:
+    "Fit the three label rows of the output matrix to the final states (L-BFGS); returns the loss before and after."
+    import torch, torch.nn.functional as F
+    W = model.lm_head.weight
+    X, yt = states.to(W.device, torch.float32), torch.tensor(y, device=W.device)
+    W0 = W[token_ids].detach().float().clone(); D = torch.zeros_like(W0, requires_grad=True)
+    w = class_weights(y, class_power).to(W.device)
+    def loss():
+        return F.cross_entropy(X @ (W0 + D).T, yt, weight=w) + l2 * (D ** 2).sum()
+    opt = torch.optim.LBFGS([D], max_iter=max_iter, line_search_fn='strong_wolfe')
+    def closure():
+        opt.zero_grad(); l = loss(); l.backward(); return l
+    with torch.no_grad(): before = loss().item()
+    opt.step(closure)
+    with torch.no_grad():
+        after = loss().item()
+        W[token_ids] = (W0 + D).to(W.dtype)  # the tied rows: input embeddings of the label tokens too
+    return dict(loss=[round(before, 4), round(after, 4)], iterations=opt.state[opt._params[0]]['n_iter'])
+
+# %% ../nbs/06_training.ipynb #eec21c25
+def _frozen_fit(cfg:TrainConfig, # a resolved config with a CPU recipe
+                train_items:list, # schema records of the training split
+                tok, # the model's tokenizer
+                out:Path, # the run folder
+                fit, # fit(model, prompts, label token ids, labels) -> its metrics; changes the model in place
+               ) -> dict:
+    "What the CPU recipes share: the fp32 model, the prompts and labels, the fit, the whole model saved to `out/adapter`."
+    import torch
+    from transformers import AutoModelForCausalLM
+    if not _on_gpu(): torch.set_num_threads(max(1, os.cpu_count() or 1))
+    t0 = time.time()
+    model = AutoModelForCausalLM.from_pretrained(resolve_model(cfg.model_name), dtype=torch.float32).eval()
+    if _on_gpu(): model = model.cuda()
+    prompts = [make_example(it, tok, cfg.max_length, cfg.answer_style)['prompt'] for it in train_items]
+    y = [LABELS.index(it['final_decision']) for it in train_items]
+    m = fit(model, prompts, [i[0] for i in label_token_ids(tok, prompts[0])], y)
+    stage = out/'.adapter.tmp'; shutil.rmtree(stage, ignore_errors=True)
+    model.save_pretrained(stage); tok.save_pretrained(stage); replace_dir(stage, out/'adapter')
+    return dict(m, n_train=len(train_items), wall_s=round(time.time() - t0, 1), peak_memory_gb=_peak_memory_gb(), device=_device_name(),
+                world_size=1, resumed_from=None, train_labels=dict(Counter(it['final_decision'] for it in train_items)))
+
+def train_label_head(cfg:TrainConfig, # a resolved config (`recipe='label_head'`)
+                     train_items:list, # schema records of the training split
+                     tok, # the model's tokenizer
+                     out:Path, # the run folder
+                    ) -> dict:
+    "The `label_head` recipe: the training prompts' final states, the label rows fit to them, the whole model saved to `out/adapter`."
+    def fit(model, prompts, ids, y):
+        t = time.time(); S = last_token_states(model, tok, prompts, cfg.eval_batch_size); cache = time.time() - t
+        r = fit_label_head(model, S, y, ids, cfg.head_l2, cfg.class_power)
+        return dict(train_loss=r['loss'][-1], loss=r['loss'], global_step=r['iterations'], cache_s=round(cache, 1),
+                    train_samples_per_second=round(len(prompts) / max(time.time() - t, 1e-9), 2))
+    return _frozen_fit(cfg, train_items, tok, out, fit)
+
 # %% ../nbs/06_training.ipynb #59a71972
 def last_layer_inputs(model, # a Llama-family causal LM (fp32, eval mode)
                       tok, # its tokenizer
                       prompts:list, # prompt texts
-                      batch_size:int=8, # prompts per forward pass (left-padded, as the evaluation batches them)
+                      batch_size:int=8, # prompts per forward pass (`left_padded`)
                      ) -> list:
     "The hidden states entering the last decoder layer, one [tokens, hidden] tensor per prompt, computed once."
     import torch
-    ids = [tok(p, add_special_tokens=False)['input_ids'] for p in prompts]
     layers, norm = model.model.layers, model.model.norm
-    order, out = sorted(range(len(ids)), key=lambda i: -len(ids[i])), [None] * len(ids)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    out = [None] * len(prompts)
     model.model.layers, model.model.norm = layers[:-1], torch.nn.Identity()
     try:
         with torch.inference_mode():
-            for b in range(0, len(order), batch_size):
-                idx = order[b:b + batch_size]; n = max(len(ids[i]) for i in idx)
-                x = torch.full((len(idx), n), pad, dtype=torch.long); m = torch.zeros((len(idx), n), dtype=torch.long)
-                for r, i in enumerate(idx): x[r, n - len(ids[i]):] = torch.tensor(ids[i]); m[r, n - len(ids[i]):] = 1
-                h = model.model(input_ids=x.to(model.device), attention_mask=m.to(model.device),
-                                position_ids=(m.cumsum(-1) - 1).clamp(min=0).to(model.device)).last_hidden_state
-                for r, i in enumerate(idx): out[i] = h[r, n - len(ids[i]):].clone()
+            for idx, x, m, pos, lens in left_padded(tok, prompts, batch_size):
+                h = model.model(input_ids=x.to(model.device), attention_mask=m.to(model.device), position_ids=pos.to(model.device)).last_hidden_state
+                for r, i in enumerate(idx): out[i] = h[r, h.shape[1] - lens[r]:].clone()
     finally: model.model.layers, model.model.norm = layers, norm
     return out
 
@@ -411,7 +510,7 @@ def fit_last_layer(model, # a Llama-family causal LM in fp32 (its last layer, fi
                    epochs:int=16, # passes over the items
                    lr:float=1e-3, # peak AdamW learning rate (10% linear warm-up, cosine decay)
                    batch_size:int=16, # items per step, of similar lengths
-                   class_power:float=0.75, # class weights (n / (3 n_c)) ** power (`TrainConfig.class_power`)
+                   class_power:float=0.75, # class weights (`class_weights`)
                    seed:int=42, # shuffling seed
                    max_steps:int=-1, # stop after this many steps (-1: all epochs)
                   ) -> dict:
@@ -428,9 +527,8 @@ def fit_last_layer(model, # a Llama-family causal LM in fp32 (its last layer, fi
     batches = [by_len[i:i + batch_size] for i in range(0, len(by_len), batch_size)]
     steps = epochs * len(batches) if max_steps < 0 else min(max_steps, epochs * len(batches)); warm = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, steps - warm))))
-    c = Counter(y); w = torch.tensor([(len(y) / (len(LABELS) * c[k])) ** class_power if c[k] else 0. for k in range(len(LABELS))])
     dev = head.device  # the labels and weights live where the model does (CPU or GPU)
-    w = (w / w[torch.tensor(y)].mean()).to(dev)
+    w = class_weights(y, class_power).to(dev)
     yt, hist = torch.tensor(y, device=dev), []
     model.train()
     todo = steps
@@ -453,23 +551,12 @@ def train_last_layer(cfg:TrainConfig, # a resolved config (`recipe='last_layer'`
                      out:Path, # the run folder
                     ) -> dict:
     "The `last_layer` recipe: cache the frozen layers' output, fit the last layer, save the whole model to `out/adapter`."
-    import torch
-    from transformers import AutoModelForCausalLM
-    if not _on_gpu(): torch.set_num_threads(max(1, os.cpu_count() or 1))
-    t0 = time.time()
-    model = AutoModelForCausalLM.from_pretrained(resolve_model(cfg.model_name), dtype=torch.float32).eval()
-    if _on_gpu(): model = model.cuda()
-    prompts = [make_example(it, tok, cfg.max_length, cfg.answer_style)['prompt'] for it in train_items]
-    ids = [i[0] for i in label_token_ids(tok, prompts[0])]
-    y = [LABELS.index(it['final_decision']) for it in train_items]
-    hs = last_layer_inputs(model, tok, prompts, batch_size=cfg.eval_batch_size); t1 = time.time()
-    r = fit_last_layer(model, hs, y, ids, int(cfg.epochs), cfg.learning_rate, cfg.batch_size, cfg.class_power, cfg.seed, cfg.max_steps)
-    stage = out/'.adapter.tmp'; shutil.rmtree(stage, ignore_errors=True)
-    model.save_pretrained(stage); tok.save_pretrained(stage); replace_dir(stage, out/'adapter')
-    return dict(train_loss=r['loss'][-1], loss_per_epoch=r['loss'], global_step=r['steps'], n_train=len(train_items),
-                cache_s=round(t1 - t0, 1), wall_s=round(time.time() - t0, 1), peak_memory_gb=_peak_memory_gb(),
-                device=_device_name(), world_size=1, resumed_from=None, train_labels=dict(Counter(it['final_decision'] for it in train_items)),
-                train_samples_per_second=round(len(train_items) * int(cfg.epochs) / max(time.time() - t1, 1e-9), 1))
+    def fit(model, prompts, ids, y):
+        t = time.time(); hs = last_layer_inputs(model, tok, prompts, batch_size=cfg.eval_batch_size); t1 = time.time()
+        r = fit_last_layer(model, hs, y, ids, int(cfg.epochs), cfg.learning_rate, cfg.batch_size, cfg.class_power, cfg.seed, cfg.max_steps)
+        return dict(train_loss=r['loss'][-1], loss_per_epoch=r['loss'], global_step=r['steps'], cache_s=round(t1 - t, 1),
+                    train_samples_per_second=round(len(prompts) * int(cfg.epochs) / max(time.time() - t1, 1e-9), 1))
+    return _frozen_fit(cfg, train_items, tok, out, fit)
 
 # %% ../nbs/06_training.ipynb #f681fafb
 def model_source(output_dir:str|Path, # a run folder

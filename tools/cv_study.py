@@ -5,6 +5,7 @@ operations, spread over the GPUs of one machine (several runs per GPU: the embed
     python tools/cv_study.py augmentation [--out runs/study] [--base auto|RECIPE]
     python tools/cv_study.py speed        [--out runs/study]   # the default's schedule (speed_settings): lr and epochs
     python tools/cv_study.py cpu          [--out runs/study]   # the CPU recipe (last layer): class weights
+    python tools/cv_study.py seeds        [--out runs/study]   # the default with three seeds, then their ensemble and soup
     python tools/cv_study.py prepare      # CPU: augment the 500 items once per operation, into the augmentation cache
     python tools/cv_study.py summary      [--out runs/study]   # tables (with the rare-disease slice where spaCy is installed)
     python tools/cv_study.py priors       [--out runs/study]   # the same runs with calibrated label priors, cross-fitted
@@ -12,7 +13,7 @@ operations, spread over the GPUs of one machine (several runs per GPU: the embed
 Every (run, fold) pair is one `medqa_nb.pipeline.cv_fold` call, the same thing as
 `medqa-cv --fold K --output_dir runs/study/RUN <RUN's flags>`; a finished fold is never run again, so a study that hits
 the deadline resumes where it stopped. Each worker process owns one GPU slot and claims folds through files."""
-import argparse, json, os, shlex, subprocess, sys, time
+import argparse, dataclasses, json, os, shlex, subprocess, sys, time
 from pathlib import Path
 
 COMMON = ['--max_length', '512', '--eval_batch_size', '32', '--logging_steps', '10', '--save_steps', '0', '--report_to', 'none']
@@ -35,7 +36,10 @@ SPEED = {'auto-3ep': [], 'auto-lr3e-4-3ep': ['--learning_rate', '3e-4'], 'auto-6
 # The CPU recipe (the last layer on cached activations, 256 tokens): class weights, chosen on folds 0-4.
 CPU = {'zero-shot-256': ['--eval_only', '--max_length', '256'],
        **{f'last-layer-cp{p:g}': ['--recipe', 'last_layer', '--max_length', '256', '--class_power', str(p)] for p in (0.75, 0.5, 0)}}
-RUNS = {**RECIPES, **SPEED, **CPU}
+# The default with three seeds (training order and augmentation draws), fold models kept: their averaged probabilities
+# ('ensemble') and their averaged weights ('soup', one model) are scored by `cv_study.py combine`.
+SEEDS = {'auto': [], 'auto-seed1': ['--seed', '1'], 'auto-seed2': ['--seed', '2']}
+RUNS = {**RECIPES, **SPEED, **CPU, **SEEDS}
 AUG_OPS = ('synonym', 'mask', 'abbrev', 'all')
 
 def run_args(name):
@@ -60,6 +64,7 @@ def runs_for(study, out, base='auto'):
     if study == 'recipes': return list(RECIPES)
     if study == 'speed': return [f'{n}+aug-all' for n in SPEED]
     if study == 'cpu': return list(CPU)
+    if study == 'seeds': return [f'{n}+aug-all' for n in SEEDS]
     b = best_recipe(out) if base == 'auto' else base
     return [f'{b}+aug-{op}' for op in AUG_OPS]
 
@@ -151,27 +156,91 @@ def priors(out, names):
             acc.append((pred == gold[k]).mean()); f1.append(f1_score(gold[k], pred, average='macro'))
         print(f"| {n} | {np.mean(acc):.3f} ± {np.std(acc, ddof=1):.3f} | {np.mean(f1):.3f} ± {np.std(f1, ddof=1):.3f} |", flush=True)
 
-def prepare():
-    "Augment all 500 CV items once per operation (the training folds are subsets), filling the augmentation cache."
+def combine(out, names, folds):
+    """The seed runs combined, per fold that all of them finished: 'ensemble' averages their probabilities, 'soup' averages their weights (one model)
+    and scores it as `cv_fold` does; both written as `<out>/<name>/fold<k>/cv_fold.json`. The fold models are then removed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import numpy as np, shutil, torch
+    from medqa_nb.core import atomic_write, LABELS
+    from medqa_nb.evaluate import pubmedqa_metrics, load_for_eval, evaluate_model
+    from medqa_nb.pipeline import CV_DEFAULTS
+    from medqa_nb.core import parse_config
+    from medqa_nb.train import TrainConfig, split_for, model_source
+    for k in folds:
+        if not all((Path(out)/n/f'fold{k}'/'cv_fold.json').is_file() for n in names) or (Path(out)/'soup'/f'fold{k}'/'cv_fold.json').is_file(): continue
+        fs = [json.loads((Path(out)/n/f'fold{k}'/'cv_fold.json').read_text()) for n in names]
+        pm = list(fs[0]['preds'])
+        pr = np.mean([[f['probs'][p] for p in pm] for f in fs], 0)
+        gold = [fs[0]['gold'][p] for p in pm]; pred = [LABELS[i] for i in pr.argmax(1)]
+        m = pubmedqa_metrics(gold, pred, pr.tolist(), 0)
+        res = dict(fold=k, metrics={x: m[x] for x in ('n', 'accuracy', 'macro_f1', 'per_class', 'pred_counts')},
+                   preds=dict(zip(pm, pred)), gold=dict(zip(pm, gold)), probs={p: [round(float(x), 5) for x in r] for p, r in zip(pm, pr)})
+        d = Path(out)/'ensemble'/f'fold{k}'; d.mkdir(parents=True, exist_ok=True); atomic_write(d/'cv_fold.json', json.dumps(res, indent=1))
+        srcs = [Path(out)/n/f'fold{k}' for n in names]
+        if all((s_/'adapter').is_dir() for s_ in srcs):
+            cfg = parse_config(TrainConfig, ['--output_dir', str(srcs[0])] + run_args(names[0]), 'medqa-cv', **CV_DEFAULTS)
+            models = [load_for_eval(*model_source(s_, cfg.model_name))[0] for s_ in srcs]
+            model, tok = load_for_eval(*model_source(srcs[0], cfg.model_name))
+            with torch.no_grad():
+                for n_, p_ in model.state_dict().items():
+                    if p_.is_floating_point(): p_.copy_(sum(m_.state_dict()[n_].float() for m_ in models) / len(models))
+            del models
+            _, test_items = split_for(dataclasses.replace(cfg, fold=k))
+            r = evaluate_model(model, tok, test_items, f'fold{k}', cfg.eval_batch_size, cfg.max_length, n_boot=0)
+            res = dict(fold=k, metrics={x: r['metrics'][x] for x in ('n', 'accuracy', 'macro_f1', 'per_class', 'pred_counts')},
+                       preds=r['preds'], gold=r['gold'], probs={p: [round(float(x), 5) for x in row] for p, row in zip(r['preds'], r['probs'])})
+            d = Path(out)/'soup'/f'fold{k}'; d.mkdir(parents=True, exist_ok=True); atomic_write(d/'cv_fold.json', json.dumps(res, indent=1))
+            del model; torch.cuda.empty_cache()
+            for s_ in srcs: shutil.rmtree(s_/'adapter', ignore_errors=True)
+        for n in ('ensemble', 'soup'):
+            p = Path(out)/n/f'fold{k}'/'cv_fold.json'
+            if p.is_file():
+                mm = json.loads(p.read_text())['metrics']; print(f"{n} fold{k}: acc {mm['accuracy']:.2f} F1 {mm['macro_f1']:.3f} pred {mm['pred_counts']}", flush=True)
+
+def seeds_report(out, export):
+    """The seeds study's record: each seed run's, the ensemble's and the soup's per-fold metrics (the folds finished), and
+    the choice on folds 0-4 by macro-F1 among one model (the seed runs' mean: what `medqa-train` gives), the ensemble and
+    the soup, once every entry has those folds."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from medqa_nb.core import atomic_write
+    names = runs_for('seeds', out) + ['ensemble', 'soup']
+    runs = {}
+    for n in names:
+        fs = {k: json.loads(p.read_text())['metrics'] for k in range(10) if (p := Path(out)/n/f'fold{k}'/'cv_fold.json').is_file()}
+        runs[n] = {'command': command(n, 'runs/study') if n in runs_for('seeds', out) else f'cv_study.py combine ({n})',
+                   'folds': {k: {m: f[m] for m in ('accuracy', 'macro_f1', 'pred_counts')} | {'maybe_f1': f['per_class']['maybe']['f1']}
+                             for k, f in fs.items()}}
+    seeds = runs_for('seeds', out)
+    f1 = lambda n: sum(runs[n]['folds'][k]['macro_f1'] for k in range(5)) / 5
+    score = {'one model': sum(map(f1, seeds)) / len(seeds), 'ensemble': f1('ensemble'), 'soup': f1('soup')} \
+        if all(k in runs[n]['folds'] for n in names for k in range(5)) else {}
+    rec = dict(chosen=max(score, key=score.get) if score else None, by='macro_f1', folds=list(range(5)), scores=score, runs=runs)
+    atomic_write(export, json.dumps(rec, indent=1)); print(f'wrote {export}: chosen on folds 0-4: {rec["chosen"]}')
+    return rec
+
+def prepare(seeds='42'):
+    "Augment all 500 CV items once per operation (the training folds are subsets), filling the augmentation cache; other seeds: 'all' only."
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from medqa_nb.data import load_pubmedqa
     from medqa_nb.train import TrainConfig
     from medqa_nb.augmentation import augment_items, augment_cache_path
     c, items = TrainConfig(), list(load_pubmedqa())
-    for op in AUG_OPS:
-        t = time.time(); aug = augment_items(items, op, c.augment_p, c.augment_copies, c.seed)
-        print(f"{op}: {sum(bool(x['aug_ops']) for x in aug)} of {len(items)} variants changed, {time.time()-t:.0f} s -> "
-              f"{augment_cache_path(op, c.augment_p, c.seed)}", flush=True)
+    for seed in map(int, seeds.split(',')):
+        for op in (AUG_OPS if seed == c.seed else ('all',)):
+            t = time.time(); aug = augment_items(items, op, c.augment_p, c.augment_copies, seed)
+            print(f"{op} (seed {seed}): {sum(bool(x['aug_ops']) for x in aug)} of {len(items)} variants changed, {time.time()-t:.0f} s -> "
+                  f"{augment_cache_path(op, c.augment_p, seed)}", flush=True)
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('study', choices=['recipes', 'augmentation', 'speed', 'cpu', 'prepare', 'summary', 'priors', 'commands'])
+    ap.add_argument('study', choices=['recipes', 'augmentation', 'speed', 'cpu', 'seeds', 'combine', 'prepare', 'summary', 'priors', 'commands'])
     ap.add_argument('--out', default='runs/study')
     ap.add_argument('--base', default='auto', help="augmentation: the recipe to augment ('auto': the best by macro-F1)")
     ap.add_argument('--slots', type=int, default=3, help='runs at a time per GPU')
     ap.add_argument('--deadline', type=float, default=540, help='seconds; no fold starts within 45 s of it')
     ap.add_argument('--extra', default='', help='flags added to every run (a smoke test: a tiny model, --max_steps 1)')
     ap.add_argument('--export', default=None, help='summary: also write the summaries to this JSON file')
+    ap.add_argument('--seeds', default='42', help='prepare: augmentation seeds, comma-separated (the seeds study needs 42,1,2)')
     ap.add_argument('--slot', type=int, default=-1, help=argparse.SUPPRESS)
     ap.add_argument('--runs', default='', help=argparse.SUPPRESS)
     ap.add_argument('--t_end', default='', help=argparse.SUPPRESS)
@@ -181,9 +250,11 @@ def main():
                     help='choose on folds 0-4 first (by this score), then run the chosen run on folds 5-9 before the others')
     a = ap.parse_args()
     if a.slot >= 0: return worker(a)
-    if a.study == 'prepare': return prepare()
+    if a.study == 'prepare': return prepare(a.seeds)
+    if a.study == 'combine': return combine(a.out, runs_for('seeds', a.out), [int(k) for k in a.folds.split(',')])
     if a.study == 'priors':
         return priors(a.out, list(RUNS) + sorted(n for n in os.listdir(a.out) if '+aug-' in n))
+    if a.study == 'seeds' and a.export: return seeds_report(a.out, a.export)
     if a.study in ('speed', 'cpu') and a.export: return report(a.out, a.study, a.export)
     if a.study == 'summary':
         names = list(RUNS) + [n for n in sorted(os.listdir(a.out)) if '+aug-' in n] if Path(a.out).is_dir() else []
@@ -205,7 +276,7 @@ def main():
         procs = []
         for s in range(n_gpu * a.slots):
             env = {**os.environ, 'CUDA_VISIBLE_DEVICES': str(s % n_gpu), 'PYTHONUNBUFFERED': '1'}
-            procs.append(subprocess.Popen([sys.executable, __file__, a.study, '--out', a.out, '--slot', str(s), '--extra', a.extra,
+            procs.append(subprocess.Popen([sys.executable, __file__, a.study, '--out', a.out, '--slot', str(s), f'--extra={a.extra}',
                                            '--runs', ','.join(runs), '--t_end', str(t_end), '--folds', ','.join(map(str, folds))]
                                           + (['--run_major'] if run_major else []), env=env,
                                           stdout=open(Path(a.out)/f'slot{s}.log', 'a'), stderr=subprocess.STDOUT))

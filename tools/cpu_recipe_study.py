@@ -1,0 +1,114 @@
+"""The CPU recipe's study (nbs/06_training.ipynb): the label head's settings (prompt length, L2 pull, class-weight power)
+chosen on PQA-L's official folds 0-4, reported on folds 5-9 and on all ten, beside the zero-shot model at each length.
+
+The final states of the 500 items are computed once per prompt length with the embedded model (the frozen part of
+`train_label_head`); each fold's fit (`fit_label_head`) then takes about a second, and its labels are the argmax of
+states x fitted rows, which is what the saved model computes. So each row is what
+`medqa-cv --recipe label_head --max_length L --head_l2 X --class_power P --augment ''` gives, at a fraction of its cost;
+`--check K` runs that command's fold K for the chosen setting and records both.
+
+The rule: the largest mean macro-F1 on folds 0-4 among the settings whose mean accuracy there is at least the
+zero-shot model's at the same length (the main job's goal: better macro-F1 without losing accuracy).
+
+    HF_HUB_OFFLINE=1 python tools/cpu_recipe_study.py [--lengths 256,384,512] [--out results/cpu_recipe_cv.json] [--check 0 [--check_only]]
+"""
+import argparse, itertools, json, os, platform, shlex, subprocess, sys, tempfile, time
+from pathlib import Path
+from types import SimpleNamespace as NS
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+L2S, POWERS = (0.001, 0.01, 0.03, 0.1, 0.3, 1.0), (0., 0.5, 0.75, 1.)
+
+def metrics(gold, pred):
+    from medqa_nb.evaluate import pubmedqa_metrics
+    from medqa_nb.core import LABELS
+    m = pubmedqa_metrics([LABELS[g] for g in gold], [LABELS[p] for p in pred], None, 0)
+    return dict(accuracy=m['accuracy'], macro_f1=m['macro_f1'], pred_counts=m['pred_counts'], maybe_f1=m['per_class']['maybe']['f1'])
+
+def command(L, l2=None, p=None):
+    if l2 is None: return f"medqa-cv --eval_only --max_length {L} --augment ''"
+    return f"medqa-cv --recipe label_head --max_length {L} --head_l2 {l2:g} --class_power {p:g} --augment ''"
+
+def study(lengths):
+    import torch
+    from transformers import AutoModelForCausalLM
+    from medqa_nb.core import LABELS
+    from medqa_nb.data import load_pubmedqa, make_example, cv_folds
+    from medqa_nb.evaluate import label_token_ids
+    from medqa_nb.modeling import resolve_model, load_tokenizer, EMBEDDED
+    from medqa_nb.train import last_token_states, fit_label_head
+    torch.set_num_threads(os.cpu_count() or 1)
+    ds = load_pubmedqa(); items = list(ds)
+    fold_of = {pm: k for k, (_, dev) in enumerate(cv_folds(ds)) for pm in dev['pmid']}
+    fold = torch.tensor([fold_of[it['pmid']] for it in items]); y = torch.tensor([LABELS.index(it['final_decision']) for it in items])
+    src = resolve_model(EMBEDDED); tok = load_tokenizer(src)
+    base = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
+    runs, states_s = {}, {}
+    for L in lengths:
+        prompts = [make_example(it, tok, L)['prompt'] for it in items]
+        ids = [i[0] for i in label_token_ids(tok, prompts[0])]
+        t = time.time(); S = last_token_states(base, tok, prompts); states_s[L] = round(time.time() - t, 1)
+        print(f"{L} tokens: states of {len(items)} prompts in {states_s[L]} s", flush=True)
+        W0 = base.lm_head.weight[ids].detach().clone()
+        def score(rows, k): te = fold == k; return metrics(y[te].tolist(), (S[te] @ rows.T).argmax(1).tolist())
+        runs[f'zero-shot-{L}'] = dict(command=command(L), folds={k: score(W0, k) for k in range(10)})
+        for l2, p in itertools.product(L2S, POWERS):
+            folds = {}
+            for k in range(10):
+                rows = NS(lm_head=NS(weight=torch.nn.Parameter(W0.clone())))  # the three label rows alone, ids 0, 1, 2
+                tr = fold != k
+                fit_label_head(rows, S[tr], y[tr].tolist(), [0, 1, 2], l2, p)
+                folds[k] = score(rows.lm_head.weight.detach(), k)
+            runs[f'label-head-{L}-l2{l2:g}-cp{p:g}'] = dict(command=command(L, l2, p), folds=folds)
+        print(f"{L} tokens: {len(L2S) * len(POWERS)} settings x 10 folds fitted", flush=True)
+    return runs, states_s
+
+def mean(run, ks, m): return sum(run['folds'][k][m] for k in ks) / len(ks)
+
+def choose(runs):
+    "The rule above; returns (chosen name, each candidate's folds 0-4 means)."
+    ok = {}
+    for n, r in runs.items():
+        if not n.startswith('label-head-'): continue
+        L = n.split('-')[2]; zs = runs[f'zero-shot-{L}']
+        if mean(r, range(5), 'accuracy') >= mean(zs, range(5), 'accuracy'): ok[n] = mean(r, range(5), 'macro_f1')
+    return max(ok, key=ok.get) if ok else None
+
+def check_fold(name, run, k):
+    "The chosen setting's fold k through `medqa-cv` (the recipe as users run it): its metrics beside the study's."
+    with tempfile.TemporaryDirectory() as d:
+        cmd = [sys.executable, '-c', 'from medqa_nb.pipeline import cv_main; cv_main()', *shlex.split(run['command'])[1:],
+               '--fold', str(k), '--output_dir', d, '--report_to', 'none']
+        t = time.time(); subprocess.run(cmd, check=True, capture_output=True)
+        got = json.loads((Path(d)/f'fold{k}'/'cv_fold.json').read_text())['metrics']
+    return dict(fold=k, command=run['command'] + f' --fold {k}', medqa_cv={m: got[m] for m in ('accuracy', 'macro_f1', 'pred_counts')},
+                study={m: run['folds'].get(k, run['folds'].get(str(k)))[m] for m in ('accuracy', 'macro_f1', 'pred_counts')}, wall_s=round(time.time() - t, 1))
+
+def cpu_flags():
+    flags = next((l.split(':', 1)[1].split() for l in open('/proc/cpuinfo') if l.startswith('flags')), [])
+    return ' '.join(f for f in flags if f in ('avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16', 'amx_int8'))
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--lengths', default='256,384,512'); ap.add_argument('--out', default='results/cpu_recipe_cv.json')
+    ap.add_argument('--check', type=int, default=None, help='also run the chosen setting on this fold through medqa-cv')
+    ap.add_argument('--check_only', action='store_true', help="run the check on the record in --out, without the study")
+    a = ap.parse_args()
+    from medqa_nb.core import atomic_write
+    out = Path(a.out); old = json.loads(out.read_text()) if out.is_file() else {}
+    if a.check_only:
+        old['check'] = check_fold(old['chosen'], old['runs'][old['chosen']], a.check); print(old['check'])
+        atomic_write(out, json.dumps(old, indent=1)); print(f'wrote {out}'); return
+    runs, states_s = study([int(x) for x in a.lengths.split(',')])
+    best = choose(runs)
+    for n in [n for n in runs if n.startswith('zero-shot')] + [best]:
+        r = runs[n]; print(f"{n}: " + '  '.join(f"{s} acc {mean(r, ks, 'accuracy'):.3f} F1 {mean(r, ks, 'macro_f1'):.3f}"
+                                                 for s, ks in (('0-4', range(5)), ('5-9', range(5, 10)), ('0-9', range(10)))))
+    last = {n: r for n, r in old.get('runs', {}).items() if n.startswith('last-layer')} or old.get('last_layer_runs', {})
+    rec = dict(chosen=best, by='macro-F1 on folds 0-4, accuracy there >= the zero-shot model at the same length', folds=list(range(5)),
+               runs=runs, last_layer_runs=last, states_s=states_s,
+               device=f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores; {cpu_flags()})")
+    if a.check is not None: rec['check'] = check_fold(best, runs[best], a.check); print(rec['check'])
+    atomic_write(out, json.dumps(rec, indent=1)); print(f'wrote {out}')
+
+if __name__ == '__main__': main()
