@@ -15,8 +15,8 @@ from .modeling import EMBEDDED, load_model, load_tokenizer, resolve_model
 __all__ = ['MAX_QUESTION_CHARS', 'MAX_ABSTRACT_CHARS', 'EXPORT_META', 'SCORING_GRAPH', 'GQA_CHUNKS', 'QUANT_METHODS',
            'RESIDUAL_LAYERS', 'ExportError', 'label_first_tokens', 'model_card', 'read_adapter_config', 'merge_adapter',
            'random_lora_adapter', 'register_causal_gqa', 'export_scoring_graph', 'export_onnx', 'weight_key',
-           'quantize_per_token', 'activation_ranges', 'smooth_activations', 'gptq_round', 'input_hessians',
-           'gptq_weights', 'gptq_linears', 'blockwise_int8', 'quantize_onnx']
+           'int8_weight_max', 'quantize_per_token', 'activation_ranges', 'smooth_activations', 'gptq_round',
+           'input_hessians', 'gptq_weights', 'gptq_linears', 'blockwise_int8', 'quantize_onnx']
 
 # %% ../nbs/07_onnx.ipynb #9faf428c
 class ExportError(MedQAError):
@@ -340,6 +340,16 @@ def weight_key(W) -> str:
     W = np.ascontiguousarray(W, np.float32)
     return f"{'x'.join(map(str, W.shape))}:{hashlib.sha1(W.tobytes()).hexdigest()}"
 
+def int8_weight_max() -> int:
+    """The largest int8 weight this CPU's ONNX Runtime kernels multiply without overflow: 127 with VNNI or AMX int8
+    instructions; 63 (7-bit weights) on an x86 CPU without them, whose AVX2 kernel adds two u8 x s8 products in int16
+    (`vpmaddubsw`), and 255 x 127 x 2 saturates it."""
+    import platform
+    if platform.machine().lower() not in ('x86_64', 'amd64'): return 127
+    try: flags = set(next(l for l in open('/proc/cpuinfo') if l.startswith('flags')).split())
+    except (OSError, StopIteration): return 127
+    return 127 if flags & {'avx512_vnni', 'avx_vnni', 'amx_int8'} else 63
+
 def _per_token_nodes(x, q, opset):
     "Nodes that quantize `x` to uint8 with one scale per row (`{q}/q`, scales `{q}/scale`), and its 2-D views."
     from onnx import TensorProto, helper as h
@@ -377,8 +387,10 @@ def quantize_per_token(model, # an onnx.ModelProto (changed in place)
                        min_out:int=16, # MatMuls with fewer output columns stay fp32 (the 3-logit head)
                        residual:tuple=RESIDUAL_LAYERS, # MatMuls whose names contain one of these: a second int8 pass for the activations' rounding error
                        rounded:dict|None=None, # int8 weights by `weight_key` of the fp32 ones (from `gptq_weights`), used instead of rounding to nearest
+                       qmax:int|None=None, # the largest int8 weight; default `int8_weight_max()` (GPTQ's `rounded` must use the same)
                       ):
     "Rewrite fp32 `MatMul`s with constant 2-D weights as int8: per-channel weights, per-token dynamic activations."
+    qmax = qmax or int8_weight_max()
     import numpy as np
     from onnx import helper as h, numpy_helper as nh
     g = model.graph
@@ -393,9 +405,9 @@ def quantize_per_token(model, # an onnx.ModelProto (changed in place)
         if x not in quantized: nodes += _per_token_nodes(x, q, opset); quantized.add(x)  # shared by q/k/v and by gate/up
         if two and x not in errors: nodes += _rounding_error_nodes(q); errors.add(x)
         W = nh.to_array(inits[w]).astype(np.float32)
-        w_scale = np.maximum(np.abs(W).max(0), 1e-12) / 127
+        w_scale = np.maximum(np.abs(W).max(0), 1e-12) / qmax
         Q = rounded.get(weight_key(W)) if rounded else None
-        if Q is None: Q = np.clip(np.round(W / w_scale), -127, 127).astype(np.int8)
+        if Q is None: Q = np.clip(np.round(W / w_scale), -qmax, qmax).astype(np.int8)
         g.initializer.extend([nh.from_array(Q, f'{w}/int8'),
                               nh.from_array(w_scale.astype(np.float32), f'{w}/scale')])
         replaced.add(w)
@@ -491,13 +503,15 @@ def gptq_round(W, # fp32 weights [inputs, outputs] (ONNX's MatMul layout)
                H, # XᵀX of its inputs over the calibration tokens [inputs, inputs]
                damp:float=0.01, # added to H's diagonal, as a share of its mean
                block:int=128, # rows whose errors are spread together (lazy batch updates)
+               qmax:int|None=None, # the largest int8 weight; default `int8_weight_max()`, as `quantize_per_token`
               ):
     "GPTQ: int8 weights on `quantize_per_token`'s per-column scales, each row's rounding error moved onto the rows not yet rounded."
     import numpy as np, torch
     W = torch.tensor(np.asarray(W), dtype=torch.float64)
     K, N = W.shape
     if tuple(H.shape) != (K, K): raise ExportError(f"gptq_round: H is {tuple(H.shape)}, the weights have {K} inputs")
-    scale = W.abs().amax(0).clamp_min(1e-12) / 127
+    qmax = qmax or int8_weight_max()
+    scale = W.abs().amax(0).clamp_min(1e-12) / qmax
     H = torch.tensor(np.asarray(H), dtype=torch.float64)
     i = torch.arange(K); dead = torch.diag(H) == 0
     H[i[dead], i[dead]] = 1  # inputs that are always 0: their rounding error costs nothing
@@ -510,7 +524,7 @@ def gptq_round(W, # fp32 weights [inputs, outputs] (ONNX's MatMul layout)
     for b0 in range(0, K, block):
         b1 = min(b0 + block, K); err = torch.empty(b1 - b0, N, dtype=W.dtype)
         for k in range(b0, b1):
-            Q[k] = torch.clamp(torch.round(W[k] / scale), -127, 127)
+            Q[k] = torch.clamp(torch.round(W[k] / scale), -qmax, qmax)
             torch.div(W[k] - Q[k] * scale, U[k, k], out=err[k - b0])
             W[k+1:b1].addr_(U[k, k+1:b1], err[k - b0], alpha=-1)
         W[b1:].addmm_(U[b0:b1, b1:].T, err, alpha=-1)
@@ -648,7 +662,7 @@ def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
         meta.update(precision='int8', quantization=dict(method=method, weight_type=weight_type if method == 'dynamic' else 'int8',
                     per_channel=per_channel if method == 'dynamic' else True, activations=dict(per_token='per token', dynamic='per tensor',
                     blockwise=f'per block of {block_size}')[method], exclude=exclude or [], block_size=block_size if method == 'blockwise' else None,
-                    residual=list(residual) if method == 'per_token' else None,
+                    residual=list(residual) if method == 'per_token' else None, weight_max=int8_weight_max() if method == 'per_token' else None,
                     rounding=dict(method='gptq', prompts=len(calibration) if calibration else None) if rounded and method == 'per_token' else dict(method='nearest')))
         (tmp/EXPORT_META).write_text(json.dumps(meta, indent=1))
         return replace_dir(tmp, out)
