@@ -14,7 +14,7 @@ from .data import (SYSTEM_PROMPT, DataArgs, PubMedQAError, make_example, read_pr
                            write_predictions)
 
 # %% auto #0
-__all__ = ['label_token_ids', 'label_logprobs', 'label_probs', 'load_for_eval', 'parse_decision', 'generate_answers',
+__all__ = ['label_token_ids', 'left_pad', 'label_logprobs', 'label_probs', 'load_for_eval', 'parse_decision', 'generate_answers',
            'official_scores', 'score_predictions_file', 'bootstrap_ci', 'calibration', 'pubmedqa_metrics',
            'slice_metrics', 'evaluate_model', 'report_table', 'confusion_figure', 'reliability_figure',
            'write_eval_report', 'eval_items', 'EvalConfig', 'eval_main']
@@ -38,14 +38,21 @@ def label_token_ids(tok, # the tokenizer
 def _device(model):
     return next(model.parameters()).device
 
-def _forward_last(model, rows:list, keep:int, pad_id:int):
-    "Log-softmax of the last `keep` positions for left-padded `rows` of token ids."
+def left_pad(rows:list, # token id lists
+             pad_id:int, # the id the padding takes
+            ) -> tuple:
+    "One batch of `rows`, left-padded so that every row ends at the last position: (input_ids, attention_mask, position_ids)."
     import torch
     n = max(len(r) for r in rows)
     ids = torch.full((len(rows), n), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), n), dtype=torch.long)
     for i, r in enumerate(rows): ids[i, n-len(r):] = torch.tensor(r); mask[i, n-len(r):] = 1
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
+
+def _forward_last(model, rows:list, keep:int, pad_id:int):
+    "Log-softmax of the last `keep` positions for left-padded `rows` of token ids."
+    import torch
+    ids, mask, pos = left_pad(rows, pad_id)
     dev = _device(model)
     with torch.inference_mode():
         out = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev), logits_to_keep=keep)

@@ -340,6 +340,7 @@ def weight_key(W) -> str:
     W = np.ascontiguousarray(W, np.float32)
     return f"{'x'.join(map(str, W.shape))}:{hashlib.sha1(W.tobytes()).hexdigest()}"
 
+@functools.cache
 def int8_weight_max() -> int:
     """The largest int8 weight this CPU's ONNX Runtime kernels multiply without overflow: 127 with VNNI or AMX int8
     instructions; 63 (7-bit weights) on an x86 CPU without them, whose AVX2 kernel adds two u8 x s8 products in int16

@@ -17,7 +17,7 @@ from .data import (ANSWER_STYLES, DataArgs, load_pubmedqa, train_dev_split, cv_f
 from .augmentation import AUG_OPS, oversample
 from .modeling import (EMBEDDED, PEFT_METHODS, ModelError, check_model_name, resolve_model, load_tokenizer, load_model,
                                lora_config, pick_dtype, precision_flags)
-from .evaluate import label_token_ids
+from .evaluate import label_token_ids, left_pad
 
 # %% auto #0
 __all__ = ['DEEPSPEED_CONFIGS', 'RECIPES', 'CPU_RECIPES', 'FULL_FT_MAX_PARAMS', 'FULL_EPOCHS_LARGE_BATCH', 'TOKEN_BUDGET',
@@ -359,16 +359,13 @@ def left_padded(tok, # a tokenizer
                 prompts:list, # prompt texts
                 batch_size:int=8, # prompts per batch
                ):
-    "Batches of prompts of similar lengths, left-padded (as the evaluation batches them): (indices, input_ids, attention_mask, position_ids, lengths)."
-    import torch
+    "Batches of prompts of similar lengths, longest first, left-padded by the evaluation's `left_pad`: (indices, input_ids, attention_mask, position_ids, lengths)."
     ids = [tok(p, add_special_tokens=False)['input_ids'] for p in prompts]
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     for b in range(0, len(order), batch_size):
-        idx = order[b:b + batch_size]; lens = [len(ids[i]) for i in idx]; n = max(lens)
-        x = torch.full((len(idx), n), pad, dtype=torch.long); m = torch.zeros((len(idx), n), dtype=torch.long)
-        for r, i in enumerate(idx): x[r, n - lens[r]:] = torch.tensor(ids[i]); m[r, n - lens[r]:] = 1
-        yield idx, x, m, (m.cumsum(-1) - 1).clamp(min=0), lens
+        idx = order[b:b + batch_size]
+        yield idx, *left_pad([ids[i] for i in idx], pad), [len(ids[i]) for i in idx]
 
 def last_token_states(model, # a Llama-family causal LM (eval mode)
                       tok, # its tokenizer
@@ -416,7 +413,7 @@ def fit_label_head(model, # a Llama-family causal LM (its label rows of the tied
     with torch.no_grad():
         after = loss().item()
         W[token_ids] = (W0 + D).to(W.dtype)  # the tied rows: input embeddings of the label tokens too
-    return dict(loss=[round(before, 4), round(after, 4)], iterations=opt.state[opt._params[0]]['n_iter'])
+    return dict(loss=[round(before, 4), round(after, 4)], iterations=opt.state[D]['n_iter'])
 
 # %% ../nbs/06_training.ipynb #eec21c25
 def _frozen_fit(cfg:TrainConfig, # a resolved config with a CPU recipe

@@ -179,12 +179,12 @@ def combine(out, names, folds):
         srcs = [Path(out)/n/f'fold{k}' for n in names]
         if all((s_/'adapter').is_dir() for s_ in srcs):
             cfg = parse_config(TrainConfig, ['--output_dir', str(srcs[0])] + run_args(names[0]), 'medqa-cv', **CV_DEFAULTS)
-            models = [load_for_eval(*model_source(s_, cfg.model_name))[0] for s_ in srcs]
-            model, tok = load_for_eval(*model_source(srcs[0], cfg.model_name))
-            with torch.no_grad():
-                for n_, p_ in model.state_dict().items():
-                    if p_.is_floating_point(): p_.copy_(sum(m_.state_dict()[n_].float() for m_ in models) / len(models))
-            del models
+            (model, tok), *rest = [load_for_eval(*model_source(s_, cfg.model_name)) for s_ in srcs]
+            sds = [model.state_dict()] + [m_.state_dict() for m_, _ in rest]
+            with torch.no_grad():  # the soup: the first model's weights become the mean of all of them
+                for n_, p_ in sds[0].items():
+                    if p_.is_floating_point(): p_.copy_(sum(sd[n_].float() for sd in sds) / len(sds))
+            del rest, sds
             _, test_items = split_for(dataclasses.replace(cfg, fold=k))
             r = evaluate_model(model, tok, test_items, f'fold{k}', cfg.eval_batch_size, cfg.max_length, n_boot=0)
             res = dict(fold=k, metrics={x: r['metrics'][x] for x in ('n', 'accuracy', 'macro_f1', 'per_class', 'pred_counts')},
