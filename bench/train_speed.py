@@ -13,8 +13,8 @@ callback synchronizes the device at every optimizer step, and the real tokens ar
     - default: `medqa_nb.train.build_trainer(resolve_recipe(TrainConfig()))`, the settings `speed_settings` picks for
       this device; on a GPU over its whole 3-epoch schedule, with the dev accuracy of the result (50 items; a sanity
       check, not the CV);
-    - on a CPU also the CPU recipes: `label_head` (the main job's: items per second, the forward pass included) and
-      `last_layer` (items x epochs per second, the cache included).
+    - on a CPU also the CPU recipes: `last_layer` (the main job's: items x epochs per second, the cache included) and
+      `label_head` (items per second, the forward pass included).
 (b) a Llama-2-7B-shaped model (hidden 4096, 32 layers, MLP 11008, vocabulary 32,000) with random weights, every
     parameter initialised explicitly, its linear layers quantized to 4-bit NF4 (double quantization, bf16 compute and
     bf16 storage, as `medqa_nb.modeling.quant_config`), LoRA r=16 alpha=32 on all linear layers:
@@ -227,7 +227,7 @@ def project_row(name, dev, ds, tok, dev_items=None, warm=1, **flags):
     return r
 
 def last_layer_row(name, dev, items, tok, max_length, epochs=2):
-    "The `last_layer` recipe (another CPU recipe) on `items`: items x epochs per second, the activation cache included."
+    "The `last_layer` recipe (the main job's CPU recipe) on `items`: items x epochs per second, the activation cache included."
     import medqa_nb.train as T
     cfg = T.resolve_recipe(T.TrainConfig(model_name=MODEL, recipe='last_layer', max_length=max_length, epochs=epochs, augment=''))
     out = Path(tempfile.mkdtemp(prefix='tsl_')); reset_peak(dev)
@@ -240,7 +240,7 @@ def last_layer_row(name, dev, items, tok, max_length, epochs=2):
                 settings=dict(batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, max_length=max_length, epochs=epochs))
 
 def label_head_row(name, dev, items, tok, max_length):
-    "The `label_head` recipe (the main job's CPU recipe) on `items`: items per second, the forward pass over them included."
+    "The `label_head` recipe (the other CPU recipe) on `items`: items per second, the forward pass over them included."
     import medqa_nb.train as T
     cfg = T.resolve_recipe(T.TrainConfig(model_name=MODEL, recipe='label_head', max_length=max_length, augment=''))
     out = Path(tempfile.mkdtemp(prefix='tsh_')); reset_peak(dev)
@@ -467,8 +467,8 @@ def main(argv=None):
                 attempt(P, 'default', lambda: project_row('default', dev, ds, tok, max_length=max_len, max_steps=max(1, steps // 2)))
                 from medqa_nb.train import split_for, TrainConfig
                 items = split_for(TrainConfig())[0][:a.limit or 64]
-                attempt(P, 'label_head (CPU main job)', lambda: label_head_row('label_head (CPU main job)', dev, items, tok, 512))
-                attempt(P, 'last_layer', lambda: last_layer_row('last_layer', dev, items, tok, 256))
+                attempt(P, 'last_layer (CPU main job)', lambda: last_layer_row('last_layer (CPU main job)', dev, items, tok, 256))
+                attempt(P, 'label_head', lambda: label_head_row('label_head', dev, items, tok, 512))
         elif part == 'lora':
             P = 'embedded LoRA'
             attempt(P, 'plain', lambda: run_row('plain', dev, ds, tok, model='path', peft=lora_cfg(), args_kw=plain_kw,
