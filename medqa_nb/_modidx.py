@@ -420,4 +420,5 @@ d = { 'settings': { 'branch': 'main',
                                 'medqa_nb.train.train': ('training.html#train', 'medqa_nb/train.py'),
                                 'medqa_nb.train.train_label_head': ('training.html#train_label_head', 'medqa_nb/train.py'),
                                 'medqa_nb.train.train_last_layer': ('training.html#train_last_layer', 'medqa_nb/train.py'),
-                                'medqa_nb.train.train_main': ('training.html#train_main', 'medqa_nb/train.py')}}}
+                                'medqa_nb.train.train_main': ('training.html#train_main', 'medqa_nb/train.py'),
+                                'medqa_nb.train.truncate_layers': ('training.html#truncate_layers', 'medqa_nb/train.py')}}}

@@ -18,6 +18,7 @@ from types import SimpleNamespace as NS
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 L2S, POWERS = (0.001, 0.01, 0.03, 0.1, 0.3, 1.0), (0., 0.5, 0.75, 1.)
+LAYERS, LAYER_L2S = range(10, 30, 2), (0.003, 0.01, 0.03, 0.1)  # the truncated head: decoder layers kept (of 30), its L2 pulls
 
 def metrics(gold, pred):
     from medqa_nb.evaluate import pubmedqa_metrics
@@ -25,9 +26,77 @@ def metrics(gold, pred):
     m = pubmedqa_metrics([LABELS[g] for g in gold], [LABELS[p] for p in pred], None, 0)
     return dict(accuracy=m['accuracy'], macro_f1=m['macro_f1'], pred_counts=m['pred_counts'], maybe_f1=m['per_class']['maybe']['f1'])
 
-def command(L, l2=None, p=None):
+def command(L, l2=None, p=None, depth=None):
     if l2 is None: return f"medqa-cv --eval_only --max_length {L} --augment ''"
-    return f"medqa-cv --recipe label_head --max_length {L} --head_l2 {l2:g} --class_power {p:g} --augment ''"
+    return (f"medqa-cv --recipe label_head --max_length {L} --head_l2 {l2:g} --class_power {p:g} --augment ''"
+            + (f" --head_depth {depth:g}" if depth else ''))
+
+def layer_states(model, tok, prompts, batch_size=8):
+    """Each prompt's last-position state after every decoder layer, through the final norm, [prompts, layers + 1, hidden]:
+    entry k is what `last_token_states` gives for the model cut to its first k layers (`truncate_layers`)."""
+    import torch
+    from medqa_nb.train import left_padded
+    out = [None] * len(prompts)
+    with torch.inference_mode():
+        for idx, x, m, pos, _ in left_padded(tok, prompts, batch_size):
+            hs = model.model(input_ids=x, attention_mask=m, position_ids=pos, output_hidden_states=True).hidden_states
+            h = torch.stack([model.model.norm(h[:, -1]) for h in hs[:-1]] + [hs[-1][:, -1]], 1)  # the last one is normed already
+            for r, i in enumerate(idx): out[i] = h[r].float()
+    return torch.stack(out)
+
+def layer_study(lengths, runs, states_dir):
+    """The truncated label head's settings (`LAYERS` x `LAYER_L2S`, no class weights) on folds 0-4, from each length's
+    per-layer states (cached in `states_dir`); added to `runs` beside the full-depth rows."""
+    import torch
+    from medqa_nb.core import LABELS
+    from medqa_nb.data import load_pubmedqa, make_example, cv_folds
+    from medqa_nb.evaluate import label_token_ids
+    from medqa_nb.modeling import resolve_model, load_tokenizer, EMBEDDED
+    from medqa_nb.train import fit_label_head
+    from transformers import AutoModelForCausalLM
+    torch.set_num_threads(os.cpu_count() or 1)
+    ds = load_pubmedqa(); items = list(ds)
+    fold_of = {pm: k for k, (_, dev) in enumerate(cv_folds(ds)) for pm in dev['pmid']}
+    fold = torch.tensor([fold_of[it['pmid']] for it in items]); y = torch.tensor([LABELS.index(it['final_decision']) for it in items])
+    src = resolve_model(EMBEDDED); tok = load_tokenizer(src)
+    base = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
+    states_s = {}
+    for L in lengths:
+        prompts = [make_example(it, tok, L)['prompt'] for it in items]
+        ids = [i[0] for i in label_token_ids(tok, prompts[0])]
+        f = Path(states_dir)/f'layer_states_{L}.pt'
+        if f.is_file(): S = torch.load(f)
+        else:
+            t = time.time(); S = layer_states(base, tok, prompts); states_s[L] = round(time.time() - t, 1)
+            f.parent.mkdir(parents=True, exist_ok=True); torch.save(S, f)
+        W0 = base.lm_head.weight[ids].detach().clone()
+        for k, l2 in itertools.product(LAYERS, LAYER_L2S):
+            folds = {}
+            for j in range(5):
+                rows = NS(lm_head=NS(weight=torch.nn.Parameter(W0.clone())))
+                tr, te = fold != j, fold == j
+                fit_label_head(rows, S[tr, k], y[tr].tolist(), [0, 1, 2], l2, 0.)
+                folds[j] = metrics(y[te].tolist(), (S[te, k] @ rows.lm_head.weight.detach().T).argmax(1).tolist())
+            runs[n := f'label-head-{L}-k{k}-l2{l2:g}-cp0'] = dict(command=command(L, l2, 0., round(k / base.config.num_hidden_layers, 4)), folds=folds)
+            print(f"{n}: acc {mean(runs[n], range(5), 'accuracy'):.3f} F1 {mean(runs[n], range(5), 'macro_f1'):.3f}", flush=True)
+    return runs, states_s, (fold, y, tok, base, items)
+
+def finish(name, runs, states_dir, ctx):
+    "The chosen truncated-head setting on folds 5-9 too (the screen ran folds 0-4 only)."
+    import torch
+    from medqa_nb.train import fit_label_head
+    fold, y, tok, base, items = ctx
+    _, _, L, k, l2, _ = name.split('-'); L, k, l2 = int(L), int(k[1:]), float(l2[2:])
+    S = torch.load(Path(states_dir)/f'layer_states_{L}.pt')
+    from medqa_nb.data import make_example
+    from medqa_nb.evaluate import label_token_ids
+    ids = [i[0] for i in label_token_ids(tok, make_example(items[0], tok, L)['prompt'])]
+    W0 = base.lm_head.weight[ids].detach().clone()
+    for j in range(5, 10):
+        rows = NS(lm_head=NS(weight=torch.nn.Parameter(W0.clone())))
+        tr, te = fold != j, fold == j
+        fit_label_head(rows, S[tr, k], y[tr].tolist(), [0, 1, 2], l2, 0.)
+        runs[name]['folds'][j] = metrics(y[te].tolist(), (S[te, k] @ rows.lm_head.weight.detach().T).argmax(1).tolist())
 
 def study(lengths):
     import torch
@@ -63,14 +132,15 @@ def study(lengths):
         print(f"{L} tokens: {len(L2S) * len(POWERS)} settings x 10 folds fitted", flush=True)
     return runs, states_s
 
-def mean(run, ks, m): return sum(run['folds'][k][m] for k in ks) / len(ks)
+def mean(run, ks, m): return sum(run['folds'].get(k, run['folds'].get(str(k)))[m] for k in ks) / len(ks)
 
 def choose(runs):
     "The rule above; returns (chosen name, each candidate's folds 0-4 means)."
     ok = {}
     for n, r in runs.items():
         if not n.startswith('label-head-'): continue
-        L = n.split('-')[2]; zs = runs[f'zero-shot-{L}']
+        L = n.split('-')[2]; zs = runs.get(f'zero-shot-{L}')
+        if zs is None: continue
         if mean(r, range(5), 'accuracy') >= mean(zs, range(5), 'accuracy'): ok[n] = mean(r, range(5), 'macro_f1')
     return max(ok, key=ok.get) if ok else None
 
@@ -93,9 +163,22 @@ def main():
     ap.add_argument('--lengths', default='256,384,512'); ap.add_argument('--out', default='results/cpu_recipe_cv.json')
     ap.add_argument('--check', type=int, default=None, help='also run the chosen setting on this fold through medqa-cv')
     ap.add_argument('--check_only', action='store_true', help="run the check on the record in --out, without the study")
+    ap.add_argument('--layers', action='store_true', help='screen the truncated head (decoder layers kept x L2 pull) on folds 0-4, added to --out')
+    ap.add_argument('--states', default=os.path.expanduser('~/.cache/medqa_nb/layer_states'), help='--layers: cache of the per-layer states')
     a = ap.parse_args()
     from medqa_nb.core import atomic_write
     out = Path(a.out); old = json.loads(out.read_text()) if out.is_file() else {}
+    if a.layers:  # the truncated head: screened on folds 0-4 beside the record's full-depth rows, the choice made again
+        runs = old['runs']; runs, states_s, ctx = layer_study([int(x) for x in a.lengths.split(',')], runs, a.states)
+        best = choose(runs)
+        if '-k' in best and len(runs[best]['folds']) < 10: finish(best, runs, a.states, ctx)
+        for n in [n for n in runs if n.startswith('zero-shot')] + [old['chosen'], best]:
+            r = runs[n]; print(f"{n}: " + '  '.join(f"{s} acc {mean(r, ks, 'accuracy'):.3f} F1 {mean(r, ks, 'macro_f1'):.3f}"
+                                                     for s, ks in (('0-4', range(5)), ('5-9', range(5, 10)), ('0-9', range(10)))))
+        old.update(chosen=best, runs=runs, layer_states_s={**old.get('layer_states_s', {}), **states_s}, layers=list(LAYERS), layer_l2s=list(LAYER_L2S))
+        old.pop('check', None)
+        if a.check is not None: old['check'] = check_fold(best, runs[best], a.check); print(old['check'])
+        atomic_write(out, json.dumps(old, indent=1)); print(f'wrote {out}'); return
     if a.check_only:
         old['check'] = check_fold(old['chosen'], old['runs'][old['chosen']], a.check); print(old['check'])
         atomic_write(out, json.dumps(old, indent=1)); print(f'wrote {out}'); return
