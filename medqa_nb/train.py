@@ -56,7 +56,7 @@ class TrainConfig(DataArgs):
     cpu_bf16: bool = False # bf16 autocast on CPU
     class_power: float|None = None # the CPU recipes' class weights, (n / (3 n_c)) ** power (0: unweighted); default: the recipe's
     head_l2: float|None = None # the label_head recipe: weight of the label rows' squared distance from their pretrained values; default: the recipe's
-    head_depth: float|None = None # the label_head recipe: share of the decoder layers kept under the label rows, the rest dropped (`truncate_layers`); 1: all; default: the recipe's
+    head_depth: float|None = None # share of the decoder layers kept, the rest dropped (`truncate_layers`): the label_head recipe's label rows read the last one kept; full fine-tuning trains the cut model; 1: all; default: the recipe's
     normalize_terms: bool = False # rewrite abbreviations and link concepts (03_terminology) before building prompts
     fold: int = -1 # train on fold k of the official 10-fold CV instead of the dev split (-1: off)
     limit: int = 0 # use only the first N training items after balancing (0: all); for quick CPU runs
@@ -274,6 +274,7 @@ def build_trainer(cfg:TrainConfig, # a resolved config (`resolve_recipe`)
     method = cfg.peft_method if cfg.use_peft else None
     import torch  # full fine-tuning keeps fp32 master weights (bf16/fp16 autocast): bf16 weights would round small updates away
     model = load_model(cfg.model_name, method, dtype if method else torch.float32, _device_map(cfg))
+    if cfg.head_depth and not method: truncate_layers(model, max(1, round(cfg.head_depth * model.config.num_hidden_layers)))
     peft = lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout) if cfg.use_peft else None
     return SFTTrainer(model=model, args=args, train_dataset=train_ds, processing_class=tok, peft_config=peft)
 

@@ -6,6 +6,7 @@ operations, spread over the GPUs of one machine (several runs per GPU: the embed
     python tools/cv_study.py speed        [--out runs/study]   # the default's schedule (speed_settings): lr and epochs
     python tools/cv_study.py cpu          [--out runs/study]   # the CPU recipe (last layer): class weights
     python tools/cv_study.py seeds        [--out runs/study]   # the default with three seeds, then their ensemble and soup
+    python tools/cv_study.py depth        [--out runs/study] --select macro_f1   # the default on a cut model (--head_depth)
     python tools/cv_study.py prepare      # CPU: augment the 500 items once per operation, into the augmentation cache
     python tools/cv_study.py summary      [--out runs/study]   # tables (with the rare-disease slice where spaCy is installed)
     python tools/cv_study.py priors       [--out runs/study]   # the same runs with calibrated label priors, cross-fitted
@@ -39,7 +40,9 @@ CPU = {'zero-shot-256': ['--eval_only', '--max_length', '256'],
 # The default with three seeds (training order and augmentation draws), fold models kept: their averaged probabilities
 # ('ensemble') and their averaged weights ('soup', one model) are scored by `cv_study.py combine`.
 SEEDS = {'auto': [], 'auto-seed1': ['--seed', '1'], 'auto-seed2': ['--seed', '2']}
-RUNS = {**RECIPES, **SPEED, **CPU, **SEEDS}
+# The default on a cut model (`--head_depth`: the first 22 or 15 of 30 decoder layers), chosen on folds 0-4 against the seeds' runs.
+DEPTH = {'auto-depth0.7333': ['--head_depth', '0.7333'], 'auto-depth0.5': ['--head_depth', '0.5']}
+RUNS = {**RECIPES, **SPEED, **CPU, **SEEDS, **DEPTH}
 AUG_OPS = ('synonym', 'mask', 'abbrev', 'all')
 
 def run_args(name):
@@ -65,6 +68,7 @@ def runs_for(study, out, base='auto'):
     if study == 'speed': return [f'{n}+aug-all' for n in SPEED]
     if study == 'cpu': return list(CPU)
     if study == 'seeds': return [f'{n}+aug-all' for n in SEEDS]
+    if study == 'depth': return [f'{n}+aug-all' for n in DEPTH]
     b = best_recipe(out) if base == 'auto' else base
     return [f'{b}+aug-{op}' for op in AUG_OPS]
 
@@ -233,7 +237,7 @@ def prepare(seeds='42'):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('study', choices=['recipes', 'augmentation', 'speed', 'cpu', 'seeds', 'combine', 'prepare', 'summary', 'priors', 'commands'])
+    ap.add_argument('study', choices=['recipes', 'augmentation', 'speed', 'cpu', 'seeds', 'depth', 'combine', 'prepare', 'summary', 'priors', 'commands'])
     ap.add_argument('--out', default='runs/study')
     ap.add_argument('--base', default='auto', help="augmentation: the recipe to augment ('auto': the best by macro-F1)")
     ap.add_argument('--slots', type=int, default=3, help='runs at a time per GPU')
@@ -244,7 +248,7 @@ def main():
     ap.add_argument('--slot', type=int, default=-1, help=argparse.SUPPRESS)
     ap.add_argument('--runs', default='', help=argparse.SUPPRESS)
     ap.add_argument('--t_end', default='', help=argparse.SUPPRESS)
-    ap.add_argument('--folds', default=','.join(map(str, range(10))), help=argparse.SUPPRESS)
+    ap.add_argument('--folds', default=','.join(map(str, range(10))), help='the folds to run (comma-separated), all ten by default')
     ap.add_argument('--run_major', action='store_true', help=argparse.SUPPRESS)
     ap.add_argument('--select', default=None, choices=['macro_f1', 'acc+f1'],
                     help='choose on folds 0-4 first (by this score), then run the chosen run on folds 5-9 before the others')
@@ -255,7 +259,7 @@ def main():
     if a.study == 'priors':
         return priors(a.out, list(RUNS) + sorted(n for n in os.listdir(a.out) if '+aug-' in n))
     if a.study == 'seeds' and a.export: return seeds_report(a.out, a.export)
-    if a.study in ('speed', 'cpu') and a.export: return report(a.out, a.study, a.export)
+    if a.study in ('speed', 'cpu', 'depth') and a.export: return report(a.out, a.study, a.export)
     if a.study == 'summary':
         names = list(RUNS) + [n for n in sorted(os.listdir(a.out)) if '+aug-' in n] if Path(a.out).is_dir() else []
         return table(a.out, names, a.export)
@@ -294,7 +298,7 @@ def main():
         print(f"chosen on folds 0-4 by {a.select}: {best}", flush=True)
         (Path(a.out)/f'chosen_{a.study}.json').write_text(json.dumps(dict(chosen=best, by=a.select, folds=list(range(5)), runs=runs)))
         if best: launch([best] + [n for n in runs if n != best], range(5, 10), run_major=True)
-    else: nproc = launch(runs, range(10))
+    else: nproc = launch(runs, [int(k) for k in a.folds.split(',')])
     for s in range(nproc):
         print(''.join(l for l in open(Path(a.out)/f'slot{s}.log') if l.startswith('[slot') or 'Error' in l), end='')
     table(a.out, runs)
