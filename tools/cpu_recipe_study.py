@@ -31,6 +31,29 @@ def command(L, l2=None, p=None, depth=None):
     return (f"medqa-cv --recipe label_head --max_length {L} --head_l2 {l2:g} --class_power {p:g} --augment ''"
             + (f" --head_depth {depth:g}" if depth else ''))
 
+def setup():
+    "The 500 items, their official fold and label indices, the embedded model's tokenizer and fp32 model."
+    import torch
+    from transformers import AutoModelForCausalLM
+    from medqa_nb.core import LABELS
+    from medqa_nb.data import load_pubmedqa, cv_folds
+    from medqa_nb.modeling import resolve_model, load_tokenizer, EMBEDDED
+    torch.set_num_threads(os.cpu_count() or 1)
+    ds = load_pubmedqa(); items = list(ds)
+    fold_of = {pm: k for k, (_, dev) in enumerate(cv_folds(ds)) for pm in dev['pmid']}
+    fold = torch.tensor([fold_of[it['pmid']] for it in items]); y = torch.tensor([LABELS.index(it['final_decision']) for it in items])
+    src = resolve_model(EMBEDDED); tok = load_tokenizer(src)
+    return items, fold, y, tok, AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
+
+def fit_fold(S, W0, fold, y, k, l2, p=0.):
+    "Fold k's metrics: the label rows fit (from `W0`) to the other folds' states `S`, applied to fold k's."
+    import torch
+    from medqa_nb.train import fit_label_head
+    rows = NS(lm_head=NS(weight=torch.nn.Parameter(W0.clone())))  # the three label rows alone, ids 0, 1, 2
+    tr, te = fold != k, fold == k
+    fit_label_head(rows, S[tr], y[tr].tolist(), [0, 1, 2], l2, p)
+    return metrics(y[te].tolist(), (S[te] @ rows.lm_head.weight.detach().T).argmax(1).tolist())
+
 def layer_states(model, tok, prompts, batch_size=8):
     """Each prompt's last-position state after every decoder layer, through the final norm, [prompts, layers + 1, hidden]:
     entry k is what `last_token_states` gives for the model cut to its first k layers (`truncate_layers`)."""
@@ -48,18 +71,9 @@ def layer_study(lengths, runs, states_dir):
     """The truncated label head's settings (`LAYERS` x `LAYER_L2S`, no class weights) on folds 0-4, from each length's
     per-layer states (cached in `states_dir`); added to `runs` beside the full-depth rows."""
     import torch
-    from medqa_nb.core import LABELS
-    from medqa_nb.data import load_pubmedqa, make_example, cv_folds
+    from medqa_nb.data import make_example
     from medqa_nb.evaluate import label_token_ids
-    from medqa_nb.modeling import resolve_model, load_tokenizer, EMBEDDED
-    from medqa_nb.train import fit_label_head
-    from transformers import AutoModelForCausalLM
-    torch.set_num_threads(os.cpu_count() or 1)
-    ds = load_pubmedqa(); items = list(ds)
-    fold_of = {pm: k for k, (_, dev) in enumerate(cv_folds(ds)) for pm in dev['pmid']}
-    fold = torch.tensor([fold_of[it['pmid']] for it in items]); y = torch.tensor([LABELS.index(it['final_decision']) for it in items])
-    src = resolve_model(EMBEDDED); tok = load_tokenizer(src)
-    base = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
+    items, fold, y, tok, base = setup()
     states_s = {}
     for L in lengths:
         prompts = [make_example(it, tok, L)['prompt'] for it in items]
@@ -71,12 +85,7 @@ def layer_study(lengths, runs, states_dir):
             f.parent.mkdir(parents=True, exist_ok=True); torch.save(S, f)
         W0 = base.lm_head.weight[ids].detach().clone()
         for k, l2 in itertools.product(LAYERS, LAYER_L2S):
-            folds = {}
-            for j in range(5):
-                rows = NS(lm_head=NS(weight=torch.nn.Parameter(W0.clone())))
-                tr, te = fold != j, fold == j
-                fit_label_head(rows, S[tr, k], y[tr].tolist(), [0, 1, 2], l2, 0.)
-                folds[j] = metrics(y[te].tolist(), (S[te, k] @ rows.lm_head.weight.detach().T).argmax(1).tolist())
+            folds = {j: fit_fold(S[:, k], W0, fold, y, j, l2) for j in range(5)}
             runs[n := f'label-head-{L}-k{k}-l2{l2:g}-cp0'] = dict(command=command(L, l2, 0., round(k / base.config.num_hidden_layers, 4)), folds=folds)
             print(f"{n}: acc {mean(runs[n], range(5), 'accuracy'):.3f} F1 {mean(runs[n], range(5), 'macro_f1'):.3f}", flush=True)
     return runs, states_s, (fold, y, tok, base, items)
@@ -84,7 +93,6 @@ def layer_study(lengths, runs, states_dir):
 def finish(name, runs, states_dir, ctx):
     "The chosen truncated-head setting on folds 5-9 too (the screen ran folds 0-4 only)."
     import torch
-    from medqa_nb.train import fit_label_head
     fold, y, tok, base, items = ctx
     _, _, L, k, l2, _ = name.split('-'); L, k, l2 = int(L), int(k[1:]), float(l2[2:])
     S = torch.load(Path(states_dir)/f'layer_states_{L}.pt')
@@ -92,26 +100,14 @@ def finish(name, runs, states_dir, ctx):
     from medqa_nb.evaluate import label_token_ids
     ids = [i[0] for i in label_token_ids(tok, make_example(items[0], tok, L)['prompt'])]
     W0 = base.lm_head.weight[ids].detach().clone()
-    for j in range(5, 10):
-        rows = NS(lm_head=NS(weight=torch.nn.Parameter(W0.clone())))
-        tr, te = fold != j, fold == j
-        fit_label_head(rows, S[tr, k], y[tr].tolist(), [0, 1, 2], l2, 0.)
-        runs[name]['folds'][j] = metrics(y[te].tolist(), (S[te, k] @ rows.lm_head.weight.detach().T).argmax(1).tolist())
+    for j in range(5, 10): runs[name]['folds'][j] = fit_fold(S[:, k], W0, fold, y, j, l2)
 
 def study(lengths):
     import torch
-    from transformers import AutoModelForCausalLM
-    from medqa_nb.core import LABELS
-    from medqa_nb.data import load_pubmedqa, make_example, cv_folds
+    from medqa_nb.data import make_example
     from medqa_nb.evaluate import label_token_ids
-    from medqa_nb.modeling import resolve_model, load_tokenizer, EMBEDDED
-    from medqa_nb.train import last_token_states, fit_label_head
-    torch.set_num_threads(os.cpu_count() or 1)
-    ds = load_pubmedqa(); items = list(ds)
-    fold_of = {pm: k for k, (_, dev) in enumerate(cv_folds(ds)) for pm in dev['pmid']}
-    fold = torch.tensor([fold_of[it['pmid']] for it in items]); y = torch.tensor([LABELS.index(it['final_decision']) for it in items])
-    src = resolve_model(EMBEDDED); tok = load_tokenizer(src)
-    base = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
+    from medqa_nb.train import last_token_states
+    items, fold, y, tok, base = setup()
     runs, states_s = {}, {}
     for L in lengths:
         prompts = [make_example(it, tok, L)['prompt'] for it in items]
@@ -122,12 +118,7 @@ def study(lengths):
         def score(rows, k): te = fold == k; return metrics(y[te].tolist(), (S[te] @ rows.T).argmax(1).tolist())
         runs[f'zero-shot-{L}'] = dict(command=command(L), folds={k: score(W0, k) for k in range(10)})
         for l2, p in itertools.product(L2S, POWERS):
-            folds = {}
-            for k in range(10):
-                rows = NS(lm_head=NS(weight=torch.nn.Parameter(W0.clone())))  # the three label rows alone, ids 0, 1, 2
-                tr = fold != k
-                fit_label_head(rows, S[tr], y[tr].tolist(), [0, 1, 2], l2, p)
-                folds[k] = score(rows.lm_head.weight.detach(), k)
+            folds = {k: fit_fold(S, W0, fold, y, k, l2, p) for k in range(10)}
             runs[f'label-head-{L}-l2{l2:g}-cp{p:g}'] = dict(command=command(L, l2, p), folds=folds)
         print(f"{L} tokens: {len(L2S) * len(POWERS)} settings x 10 folds fitted", flush=True)
     return runs, states_s
