@@ -14,7 +14,7 @@ callback synchronizes the device at every optimizer step, and the real tokens ar
       this device; on a GPU over its whole 3-epoch schedule, with the dev accuracy of the result (50 items; a sanity
       check, not the CV);
     - on a CPU also the CPU recipes: `last_layer` (the main job's: items x epochs per second, the cache included) and
-      `label_head` (items per second, the forward pass included).
+      `label_head` (items per second, the forward pass through its cut model included).
 (b) a Llama-2-7B-shaped model (hidden 4096, 32 layers, MLP 11008, vocabulary 32,000) with random weights, every
     parameter initialised explicitly, its linear layers quantized to 4-bit NF4 (double quantization, bf16 compute and
     bf16 storage, as `medqa_nb.modeling.quant_config`), LoRA r=16 alpha=32 on all linear layers:
@@ -248,8 +248,8 @@ def label_head_row(name, dev, items, tok, max_length):
     shutil.rmtree(out, ignore_errors=True)
     return dict(name=name, steps=m['global_step'], samples=len(items), wall_s=round(wall, 2), samples_per_s=round(len(items) / wall, 2),
                 cache_s=m['cache_s'], peak_gib=peak_gib(dev), train_loss=m['train_loss'],
-                notes=f'{len(items)} items, one forward pass each (their final states), then L-BFGS on the three label rows',
-                settings=dict(head_l2=cfg.head_l2, class_power=cfg.class_power, max_length=max_length))
+                notes=f'{len(items)} items, one forward pass each through the cut model (their last states), then L-BFGS on the three label rows',
+                settings=dict(head_l2=cfg.head_l2, head_depth=cfg.head_depth, class_power=cfg.class_power, max_length=max_length))
 
 # --------------------------------------------------------------------------------------------------- 7B-shape QLoRA
 LLAMA2_7B = dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
@@ -468,7 +468,7 @@ def main(argv=None):
                 from medqa_nb.train import split_for, TrainConfig
                 items = split_for(TrainConfig())[0][:a.limit or 64]
                 attempt(P, 'last_layer (CPU main job)', lambda: last_layer_row('last_layer (CPU main job)', dev, items, tok, 256))
-                attempt(P, 'label_head', lambda: label_head_row('label_head', dev, items, tok, 512))
+                attempt(P, 'label_head', lambda: label_head_row('label_head', dev, items, tok, 256))
         elif part == 'lora':
             P = 'embedded LoRA'
             attempt(P, 'plain', lambda: run_row('plain', dev, ds, tok, model='path', peft=lora_cfg(), args_kw=plain_kw,
