@@ -126,16 +126,20 @@ class OnnxPredictor:
             return np.concatenate([self._score(session, [x]) for x in ids])
         return session.run(None, _scoring_feed(ids, self.tok.pad_token_id or 0))[0]
 
-    def score_ids(self, ids:list[list[int]]):
+    def score_ids(self, ids:list[list[int]],
+                  scored=None, # the scoring graph's rows for `ids` from an earlier run, so only the guard runs here
+                 ):
         "Answer-token logits for token id lists: one pass of the scoring graph; near-ties again through the guard graph."
         import numpy as np
-        out = self._score(self.scorer, ids)
+        out = self._score(self.scorer, ids) if scored is None else np.array(scored)
         if self.guard:
             near = np.flatnonzero(top_two_margin(out) < self.guard['margin'])
             if len(near): out[near] = self._score(self.guard_scorer, [ids[i] for i in near]); self.rescored += len(near)
         return out
 
-    def label_logits(self, prompts:list[str], batch_size:int=8):
+    def label_logits(self, prompts:list[str], batch_size:int=8,
+                     scored=None, # the scoring graph's rows for `prompts` from a run without the guard (`guard=False`), in the same batches
+                    ):
         "Logits of the answer tokens (`LABELS` order), one row per prompt: the scoring graph if there is one."
         import numpy as np
         if self.scorer is None: return self.last_logits(prompts, batch_size)[:, self.label_ids]
@@ -144,7 +148,7 @@ class OnnxPredictor:
             ids = [self.tok(p, add_special_tokens=False)['input_ids'] for p in prompts[i:i+batch_size]]
             if min(map(len, ids)) < self.meta.get('gqa_chunks', 1):  # a chunk would be empty: the generation graph
                 rows.append(self.last_logits(prompts[i:i+batch_size], batch_size)[:, self.label_ids])
-            else: rows.append(self.score_ids(ids))
+            else: rows.append(self.score_ids(ids, None if scored is None else scored[i:i+batch_size]))
         return np.concatenate(rows)
 
     def generate(self, prompt:str, max_new_tokens:int=64) -> list[int]:
@@ -330,12 +334,12 @@ def export_model(base:str=EMBEDDED, # base model name
             if ref is not None and (len(ref) != n or timed and (np.concatenate(ref32)[:, label_first_tokens(tok)].argmax(1) != ref[:len(timed)]).any()):
                 warnings.warn("reference_labels: not PyTorch fp32's labels on the check items; the fp32 export scores them"); ref = None
             labels = ref if ref is not None else OnnxPredictor(paths['onnx']).label_logits(prompts).argmax(1)
-            check = lambda: _kept_labels(labels, paths['onnx_int8'], prompts, len(timed)); chk = check()
+            check = lambda scored=None: _kept_labels(labels, paths['onnx_int8'], prompts, len(timed), scored); chk = check()
         guarded = (method == 'per_token' and bool(calibration) and guard is not False
                    and (guard or chk is None or chk['agreement'] < min_agreement))  # the fastest scheme that keeps the labels
         if guarded:
             add_guard(paths['onnx_int8'], paths['onnx'], calibration, guard_factor)
-            if chk is not None: chk = check()
+            if chk is not None: chk = check(chk['logits'])  # the unguarded rows again, near-ties re-scored
         if chk is not None:
             why = (f"keeps fp32's label on {chk['agreement']:.0%} of {n} check items (< {min_agreement:.0%})"
                    if chk['agreement'] < min_agreement else
@@ -366,14 +370,17 @@ def label_agreement(ref:str|Path, # an fp32 export folder
     a = OnnxPredictor(ref); prompts = [make_example(it, a.tok, max_length)['prompt'] for it in items]
     return _kept_labels(a.label_logits(prompts).argmax(1), other, prompts)
 
-def _kept_labels(labels, other, prompts, timed:int=0):
-    "The share of `labels` the export `other` gives on `prompts`, the share its guard graph re-scored, and the median ms of the first `timed` prompts (run one at a time)."
+def _kept_labels(labels, other, prompts, timed:int=0, scored=None):
+    """The share of `labels` the export `other` gives on `prompts`, the share its guard graph re-scored, the median ms of
+    the first `timed` prompts (run one at a time), and the logits. `scored`: the logits of an earlier call on the same
+    export before it had a guard; its untimed rows are reused, so only the guard runs on them."""
     import numpy as np
     b = OnnxPredictor(other)
     if timed: b.label_logits(prompts[:1]); b.rescored = 0  # a warm-up run, not counted
     ms, rows = _timed(b.label_logits, prompts[:timed]) if timed else (None, [])
-    if len(prompts) > timed: rows.append(b.label_logits(prompts[timed:]))
-    return dict(agreement=float((np.concatenate(rows).argmax(1) == labels).mean()), rescored=b.rescored / len(prompts), int8_ms=ms)
+    if len(prompts) > timed: rows.append(b.label_logits(prompts[timed:], scored=None if scored is None else scored[timed:]))
+    out = np.concatenate(rows)
+    return dict(agreement=float((out.argmax(1) == labels).mean()), rescored=b.rescored / len(prompts), int8_ms=ms, logits=out)
 
 _PREDICTORS = {}
 def predict_one(model:str|Path, # an export folder
