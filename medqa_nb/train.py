@@ -23,9 +23,9 @@ from .evaluate import label_token_ids, left_pad
 __all__ = ['DEEPSPEED_CONFIGS', 'RECIPES', 'CPU_RECIPES', 'FULL_FT_MAX_PARAMS', 'FULL_EPOCHS_LARGE_BATCH', 'TOKEN_BUDGET',
            'ACT_BYTES', 'GPU_MEMORY_SHARE', 'TrainConfig', 'resolve_deepspeed', 'activation_gib', 'speed_settings',
            'resolve_recipe', 'split_for', 'sft_dataset', 'sft_config', 'build_trainer', 'complete_checkpoints',
-           'resume_path', 'save_final', 'train', 'left_padded', 'last_token_states', 'truncate_layers', 'class_weights',
-           'fit_label_head', 'train_label_head', 'last_layer_inputs', 'last_layer_logits', 'fit_last_layer',
-           'train_last_layer', 'model_source', 'evaluate_run', 'train_main']
+           'resume_path', 'save_final', 'train', 'left_padded', 'last_token_states', 'truncate_layers', 'cut_to_depth',
+           'class_weights', 'fit_label_head', 'train_label_head', 'last_layer_inputs', 'last_layer_logits',
+           'fit_last_layer', 'train_last_layer', 'model_source', 'evaluate_run', 'train_main']
 
 # %% ../nbs/06_training.ipynb #875b1611
 @dataclass
@@ -205,6 +205,8 @@ def resolve_recipe(cfg:TrainConfig, # a checked config
     if name not in RECIPES: raise ValueError(f"--recipe {cfg.recipe!r}: expected 'auto' or one of {list(RECIPES)}")
     cfg = dataclasses.replace(cfg, recipe=name, **{k: v if getattr(cfg, k) is None else getattr(cfg, k)
                                                   for k, v in RECIPES[name].items() if k not in ('learning_rate', 'epochs')})
+    need(cfg.head_depth is None or cfg.recipe == 'label_head' or not (cfg.use_peft or cfg.recipe == 'last_layer'), 'head_depth', cfg.head_depth,
+         'no value with adapters or --recipe last_layer (the cut serves label_head and full fine-tuning)')
     speed = speed_settings(cfg, AutoConfig.from_pretrained(resolve_model(cfg.model_name)), n, **(_hardware() if hardware is None else hardware))
     return dataclasses.replace(cfg, **speed)
 
@@ -274,7 +276,7 @@ def build_trainer(cfg:TrainConfig, # a resolved config (`resolve_recipe`)
     method = cfg.peft_method if cfg.use_peft else None
     import torch  # full fine-tuning keeps fp32 master weights (bf16/fp16 autocast): bf16 weights would round small updates away
     model = load_model(cfg.model_name, method, dtype if method else torch.float32, _device_map(cfg))
-    if cfg.head_depth and not method: truncate_layers(model, max(1, round(cfg.head_depth * model.config.num_hidden_layers)))
+    if not method: cut_to_depth(model, cfg.head_depth)
     peft = lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout) if cfg.use_peft else None
     return SFTTrainer(model=model, args=args, train_dataset=train_ds, processing_class=tok, peft_config=peft)
 
@@ -396,6 +398,12 @@ def truncate_layers(model, # a Llama-family causal LM
     if getattr(model.config, 'layer_types', None): model.config.layer_types = model.config.layer_types[:k]
     return model
 
+def cut_to_depth(model, # a Llama-family causal LM
+                 share:float|None, # `head_depth`: the share of its decoder layers kept (rounded, at least one); None or 1: all
+                ):
+    "`truncate_layers` by a share of the model's depth, as `head_depth` gives it."
+    return truncate_layers(model, max(1, round(share * model.config.num_hidden_layers))) if share else model
+
 def class_weights(y:list, # label index of each training item (`LABELS` order)
                   power:float, # (n / (3 n_c)) ** power; 0: every item counts the same
                  ):
@@ -459,7 +467,7 @@ def train_label_head(cfg:TrainConfig, # a resolved config (`recipe='label_head'`
                     ) -> dict:
     "The `label_head` recipe: the model cut to `head_depth` of its layers, the training prompts' final states, the label rows fit to them, the model saved to `out/adapter`."
     def fit(model, prompts, ids, y):
-        truncate_layers(model, max(1, round(cfg.head_depth * model.config.num_hidden_layers)))
+        cut_to_depth(model, cfg.head_depth)
         t = time.time(); S = last_token_states(model, tok, prompts, cfg.eval_batch_size); cache = time.time() - t
         r = fit_label_head(model, S, y, ids, cfg.head_l2, cfg.class_power)
         return dict(train_loss=r['loss'][-1], loss=r['loss'], global_step=r['iterations'], cache_s=round(cache, 1),
