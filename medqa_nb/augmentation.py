@@ -7,13 +7,13 @@ from __future__ import annotations
 import json, random, re
 from collections import Counter
 from pathlib import Path
-from .core import LABELS, cache_dir, atomic_write
+from .core import LABELS, cache_dir, code_fingerprint, merge_json
 from .data import PubMedQAError
 
 # %% auto #0
-__all__ = ['AUG_OPS', 'MASK_MODES', 'MASK_TOKENS', 'MIN_CONFIDENCE', 'check_ops', 'check_rate', 'propose_edits', 'apply_edits',
-           'mask_rates', 'augment_item', 'augment_cache_path', 'augment_items', 'source_pmids', 'check_no_leak',
-           'oversample', 'class_weights']
+__all__ = ['AUG_OPS', 'MASK_MODES', 'MASK_TOKENS', 'MIN_CONFIDENCE', 'AUG_CODE', 'check_ops', 'check_rate', 'propose_edits',
+           'apply_edits', 'mask_rates', 'augment_item', 'augment_cache_path', 'augment_items', 'source_pmids',
+           'check_no_leak', 'oversample', 'class_weights']
 
 # %% ../nbs/04_augmentation.ipynb #52e9ecde
 AUG_OPS = ('synonym', 'mask', 'abbrev')
@@ -201,6 +201,8 @@ def augment_item(item:dict, # a PubMedQA schema record (an original, not an augm
             'aug_ops': [o for o in ops if o in applied]}
 
 # %% ../nbs/04_augmentation.ipynb #2c6449ef
+AUG_CODE = ('medqa_nb.augmentation', 'medqa_nb.terminology', 'medqa_nb.abbreviations')  # the code that makes variants: their cache key
+
 def augment_cache_path(ops, # augmentation operations, as for `augment_item`
                        p:float, # the edit probability
                        seed:int, # random seed
@@ -208,16 +210,7 @@ def augment_cache_path(ops, # augmentation operations, as for `augment_item`
                        rare_weight:float=3., # the masking weight of rare diseases
                       ) -> Path:
     "The cache file of one set of augmentation options, under `modeling.cache_dir()`."
-    return cache_dir()/'augment'/f"{'+'.join(check_ops(ops))}_p{p:g}_s{seed}_{mask_mode}_rw{rare_weight:g}_{_code_fingerprint()}.json"
-
-def _code_fingerprint() -> str:
-    "A hash of the code that makes variants (this module, the terminology module and the abbreviations module), read without importing spaCy."
-    import hashlib, importlib.util
-    h = hashlib.sha1()
-    for mod in ('medqa_nb.augmentation', 'medqa_nb.terminology', 'medqa_nb.abbreviations'):
-        src = Path(importlib.util.find_spec(mod).origin).read_text()
-        h.update(''.join(l for l in src.splitlines(True) if not l.startswith('# %%')).encode())  # not nbdev's cell markers
-    return h.hexdigest()[:12]
+    return cache_dir()/'augment'/f"{'+'.join(check_ops(ops))}_p{p:g}_s{seed}_{mask_mode}_rw{rare_weight:g}_{code_fingerprint(AUG_CODE)}.json"
 
 class _AugmentCache:
     "Variants of one option set, keyed by item text and copy number; written atomically."
@@ -230,10 +223,9 @@ class _AugmentCache:
     def add(self, key, a): self.new[key] = {k: a[k] for k in ('question', 'contexts', 'aug_id', 'aug_ops')}
     def save(self):
         if not self.new: return
-        old = json.loads(self.path.read_text()) if self.path.is_file() else {}  # another process may have added some
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.path, json.dumps({**old, **self.hits, **self.new}))
+        merge_json(self.path, {**self.hits, **self.new})  # another process may have added some
         self.hits.update(self.new); self.new = {}
+
 
 # %% ../nbs/04_augmentation.ipynb #76704cf7
 def augment_items(items:list[dict], # schema records: the training split only

@@ -10,9 +10,10 @@ from urllib.parse import urlparse
 
 # %% auto #0
 __all__ = ['LABELS', 'MAX_MESSAGE_CHARS', 'QUIET_WARNINGS', 'FILE_SUFFIXES', 'MedQAError', 'OptionError', 'InputError',
-           'one_line', 'error_line', 'console', 'run_main', 'quiet', 'cache_dir', 'asset', 'atomic_write',
-           'replace_dir', 'field_docs', 'config_parser', 'parse_config', 'need', 'finite', 'check_positive',
-           'check_share', 'looks_like_path', 'hub_offline', 'hub_reachable', 'check_hub_id', 'offline_hint']
+           'one_line', 'error_line', 'console', 'run_main', 'quiet', 'cache_dir', 'code_fingerprint', 'asset',
+           'atomic_write', 'merge_json', 'replace_dir', 'field_docs', 'config_parser', 'parse_config', 'need', 'finite',
+           'check_positive', 'check_share', 'looks_like_path', 'hub_offline', 'hub_reachable', 'check_hub_id',
+           'offline_hint']
 
 # %% ../nbs/00_core.ipynb #4a4d3455
 LABELS = ('yes', 'no', 'maybe')
@@ -94,6 +95,19 @@ def cache_dir() -> Path:
     "Where converted models and other derived files live."
     return Path(os.environ.get('MEDQA_CACHE') or Path.home()/'.cache'/'medqa_nb')
 
+# %% ../nbs/00_core.ipynb #9d9a02f2
+def code_fingerprint(modules:tuple, # module names, e.g. ('medqa_nb.augmentation', 'medqa_nb.terminology')
+                    ) -> str:
+    "A short hash of the modules' source files (nbdev's cell markers left out), read without importing them."
+    import hashlib, importlib.util
+    h = hashlib.sha1()
+    for mod in modules:
+        spec = importlib.util.find_spec(mod)
+        if spec is None or not spec.origin: raise MedQAError(f"code_fingerprint: no module {mod!r}")
+        src = Path(spec.origin).read_text()
+        h.update(''.join(l for l in src.splitlines(True) if not l.startswith('# %%')).encode())  # not nbdev's cell markers
+    return h.hexdigest()[:12]
+
 # %% ../nbs/00_core.ipynb #cf865dc5
 def asset(name:str, # a path under `medqa_nb/assets/`, e.g. 'pubmedqa/pqal_trainval.json.gz'
          ) -> Path:
@@ -118,6 +132,17 @@ def atomic_write(path, # destination
         if os.path.exists(tmpname): os.unlink(tmpname)
         raise
     return path
+
+# %% ../nbs/00_core.ipynb #29879c3e
+def merge_json(path, # a JSON file holding one object (created if missing)
+               entries:dict, # keys and values to add (they win over the file's)
+              ) -> dict:
+    "The file's object with `entries` added, written back atomically; read just before writing, so entries another process added are kept."
+    import json
+    p = Path(path)
+    merged = {**(json.loads(p.read_text()) if p.is_file() else {}), **entries}
+    atomic_write(p, json.dumps(merged))
+    return merged
 
 # %% ../nbs/00_core.ipynb #4c9b5a46
 def replace_dir(tmp, # a finished folder

@@ -10,14 +10,15 @@ from dataclasses import dataclass, asdict
 from functools import lru_cache
 from pathlib import Path
 from fastcore.basics import patch
-from .core import atomic_write, cache_dir
+from .core import atomic_write, cache_dir, code_fingerprint, merge_json
 from .abbreviations import (TerminologyError, norm_tokens, norm_form, AbbreviationInventory, Resolution,
                                     SenseScorer, default_inventory)
 
 # %% auto #0
 __all__ = ['SOURCES', 'SEMANTIC_TYPES', 'KB_VERSION', 'Concept', 'check_sources', 'build_concepts', 'matchable', 'ConceptKB',
            'kb_path', 'save_kb', 'read_kb', 'load_kb', 'Entity', 'Normalized', 'looks_like_abbreviation', 'Terminology',
-           'get_terminology', 'normalize', 'normalize_item', 'mentions_rare_disease', 'item_mentions_rare_disease']
+           'get_terminology', 'normalize', 'normalize_item', 'mentions_rare_disease', 'item_mentions_rare_disease',
+           'normalize_cache_path', 'normalize_items']
 
 # %% ../nbs/03_terminology.ipynb #5778b17f
 SOURCES = ('hpo', 'orphanet', 'omim', 'drugs')
@@ -418,14 +419,8 @@ def _item_error(item, field, msg):
     pmid = item.get('pmid', '?') if isinstance(item, dict) else '?'
     return TerminologyError(f"PMID {pmid}: field '{field}': {msg}")
 
-@patch
-def normalize_item(self:Terminology,
-                   item:dict, # a PubMedQA schema record
-                   with_entities:bool=False, # add `term_entities`
-                   **kw, # `expand`, `preferred_names`: as for `Terminology.normalize`
-                  ) -> dict:
-    "A record whose question and contexts are normalized as one document."
-    T = self
+def _check_record(item) -> dict:
+    "`item`, if it is a schema record with a non-empty question and a list of contexts."
     if not isinstance(item, dict): raise TerminologyError(f"normalize_item: expected a schema record (dict), got {type(item).__name__}")
     for f in ('question', 'contexts'):
         if f not in item: raise _item_error(item, f, 'missing')
@@ -433,7 +428,17 @@ def normalize_item(self:Terminology,
     if not isinstance(q, str) or not q.strip(): raise _item_error(item, 'question', f'expected a non-empty string, got {q!r}')
     if not isinstance(ctx, (list, tuple)) or not all(isinstance(c, str) for c in ctx):
         raise _item_error(item, 'contexts', 'expected a list of strings')
-    parts = [q, *ctx]
+    return item
+
+@patch
+def normalize_item(self:Terminology,
+                   item:dict, # a PubMedQA schema record
+                   with_entities:bool=False, # add `term_entities`
+                   **kw, # `expand`, `preferred_names`: as for `Terminology.normalize`
+                  ) -> dict:
+    "A record whose question and contexts are normalized as one document."
+    T, item = self, _check_record(item)
+    parts = [item['question'], *item['contexts']]
     if any(_SEP in p or not p.strip() for p in parts):  # cannot join safely: one field at a time
         res = [T.normalize(p, **kw) if p.strip() else Normalized(p, []) for p in parts]
     else:
@@ -474,3 +479,34 @@ def item_mentions_rare_disease(item:dict, # a PubMedQA schema record
                               ) -> bool:
     "Does a PubMedQA record's question or abstract name an Orphanet disease? (the evaluation slice: `medqa-eval --slice_fn medqa_nb.terminology:item_mentions_rare_disease`)"
     return mentions_rare_disease(item['question'] + '\n' + '\n'.join(item['contexts']))
+
+# %% ../nbs/03_terminology.ipynb #790de388
+def normalize_cache_path(expand:bool=True, # spell out undefined abbreviations
+                         preferred_names:bool=False, # synonyms -> preferred names
+                        ) -> Path:
+    "The cache file of one set of normalization options, under `core.cache_dir()`."
+    fp = code_fingerprint(('medqa_nb.terminology', 'medqa_nb.abbreviations'))
+    return cache_dir()/'normalize'/f"expand{int(expand)}_pref{int(preferred_names)}_{fp}.json"
+
+def _record_key(item:dict) -> str:
+    import hashlib
+    return hashlib.sha1(json.dumps([str(item.get('pmid')), item['question'], item['contexts']]).encode()).hexdigest()
+
+def normalize_items(items:list[dict], # PubMedQA schema records
+                    cache:bool=True, # reuse records normalized before (see `normalize_cache_path`)
+                    expand:bool=True, # spell out undefined abbreviations
+                    preferred_names:bool=False, # synonyms -> preferred names
+                   ) -> list[dict]:
+    "`normalize_item` of every record, in order; with `cache`, records normalized before are read from disk."
+    items = [_check_record(it) for it in items]
+    if not cache: return [normalize_item(it, expand=expand, preferred_names=preferred_names) for it in items]
+    path = normalize_cache_path(expand, preferred_names)
+    hits, new, out = (json.loads(path.read_text()) if path.is_file() else {}), {}, []
+    for it in items:
+        k = _record_key(it)
+        if k not in hits and k not in new:
+            n = normalize_item(it, expand=expand, preferred_names=preferred_names)
+            new[k] = {'question': n['question'], 'contexts': n['contexts']}
+        out.append({**it, **(hits.get(k) or new[k])})
+    if new: merge_json(path, {**hits, **new})
+    return out

@@ -216,9 +216,13 @@ def split_for(cfg:TrainConfig):
     ds = load_pubmedqa(cfg.data, cfg.data_config)
     tr, dev = cv_folds(ds)[cfg.fold] if cfg.fold >= 0 else train_dev_split(ds, cfg.dev_frac, cfg.seed)
     tr, dev = list(tr), list(dev)
-    if cfg.normalize_terms:  # the same rewrite for training and evaluation items
-        from medqa_nb.terminology import normalize_item
-        tr, dev = [normalize_item(r) for r in tr], [normalize_item(r) for r in dev]
+    if cfg.normalize_terms:  # the same rewrite for training and evaluation items, in one read of the cache
+        from medqa_nb.terminology import normalize_items
+        try: both = normalize_items(tr + dev)
+        except ImportError as e:
+            raise ImportError(f"--normalize_terms needs the terminology tools (pip install 'medqa-nb[terms]') or records cached by "
+                              f"`python tools/cv_study.py prepare --normalize` on a machine with them ({e})") from e
+        tr, dev = both[:len(tr)], both[len(tr):]
     return tr, dev
 
 def sft_dataset(items:list[dict], tok, cfg:TrainConfig):
