@@ -3,13 +3,13 @@ ONNX export, int8 quantization with GPTQ, the int8-vs-fp32 label check on the de
 speed measurement), run on a trained run folder, with the time of each sub-step (inclusive; nested steps are
 indented by call order, not by nesting).
 
-    HF_HUB_OFFLINE=1 python bench/export_speed.py RUN_DIR [--out DIR] [--max_length 256] [--reference onnx]
+    HF_HUB_OFFLINE=1 python bench/export_speed.py RUN_DIR [--out DIR] [--max_length 256] [--reference onnx] [--json results/export_speed.json]
 
 RUN_DIR is a `medqa-train` output folder (its adapter/ is exported), e.g. from
 `medqa-train --recipe last_layer --max_length 256 --batch_size 16 --augment '' --save_steps 0 --output_dir RUN_DIR`.
 As the main job on a CPU, the int8 check compares with the fine-tuned model's fp32 labels from the evaluation step (run
 here first, not timed); `--reference onnx` has the fp32 export score them instead."""
-import argparse, collections, functools, json, sys, time
+import argparse, collections, functools, json, os, sys, time
 from pathlib import Path
 
 TIMES, CALLS = collections.defaultdict(float), collections.Counter()
@@ -31,6 +31,7 @@ def main():
     ap.add_argument('run_dir'); ap.add_argument('--out', default=None, help='export folder (default RUN_DIR/export)')
     ap.add_argument('--max_length', type=int, default=256)
     ap.add_argument('--reference', choices=('evaluation', 'onnx'), default='evaluation', help="the check's fp32 labels")
+    ap.add_argument('--json', default=None, help='also write the figures here (atomically), with the CPU and its flags')
     a = ap.parse_args()
     import onnx, torch, transformers
     import medqa_nb.onnx_graphs as G, medqa_nb.deploy as D, medqa_nb.pipeline as P
@@ -75,5 +76,17 @@ def main():
     for k in TIMES: print(f"  {k:28s} {TIMES[k]:7.1f} s  x{CALLS[k]}")
     print('method', q['quantization']['method'], 'check', q.get('check'), 'guard', bool(q.get('guard')))
     print('speed', speed, 'sample', pred['label'])
+    if a.json:
+        import platform, subprocess
+        from medqa_nb.core import atomic_write
+        info = open('/proc/cpuinfo').read() if Path('/proc/cpuinfo').is_file() else ''
+        name = next((l.split(':', 1)[1].strip() for l in info.splitlines() if l.startswith('model name')), platform.processor())
+        flags = sorted({f for l in info.splitlines() if l.startswith('flags') for f in l.split(':', 1)[1].split()}
+                       & {'avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_int8'})
+        commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
+        atomic_write(a.json, json.dumps(dict(cpu=name, cores=os.cpu_count(), flags=flags, threads=torch.get_num_threads(), commit=commit,
+                                             total_s=round(total, 1), steps={k: dict(s=round(v, 1), calls=CALLS[k]) for k, v in TIMES.items()},
+                                             method=q['quantization']['method'], check=q.get('check'), guard=q.get('guard'), speed=speed,
+                                             graphs=sorted(f.name for f in paths['onnx_int8'].glob('*.onnx'))), indent=1))
 
 if __name__ == '__main__': main()

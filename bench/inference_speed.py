@@ -102,7 +102,7 @@ def main():
     gen = preds['onnx fp32']
     def run_generation_graph(ids):
         x = np.array([ids]); return gen.forward(x, np.ones_like(x))[0][0, lab]
-    runners = {'pytorch fp32': run_torch, 'onnx fp32 generation graph': run_generation_graph,
+    runners = {'pytorch fp32': run_torch, **({'onnx fp32 generation graph': run_generation_graph} if (out/'onnx'/'model.onnx').is_file() else {}),  # a label-style run's export has none
                **{k: (lambda p: lambda ids: p.score_ids([ids])[0])(p) for k, p in preds.items()}}
     for f in runners.values(): f(items[0]); f(items[1])  # warm-up (sessions created here)
     if guarded.guard: guarded.guard_scorer; guarded.rescored = 0

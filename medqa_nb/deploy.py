@@ -52,6 +52,10 @@ def session_options(threads:int=2, # intra-op threads
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     return so
 
+def _has_graph(d:Path) -> bool:
+    "Does the folder hold a graph: the generation graph, or the scoring graph alone (a model that only scores)?"
+    return (d/'model.onnx').is_file() or (d/SCORING_GRAPH).is_file()
+
 class OnnxPredictor:
     "Yes/no/maybe answers (and explanations) from an exported ONNX model folder."
     def __init__(self, path:str|Path, # an `export_onnx` / `quantize_onnx` folder, or its model.onnx
@@ -62,8 +66,8 @@ class OnnxPredictor:
                 ):
         p = Path(path)
         self.dir = p.parent if p.suffix == '.onnx' else p
-        if not (self.dir/'model.onnx').is_file() or not (self.dir/EXPORT_META).is_file():
-            raise ExportError(f"{self.dir}: not an export folder (needs model.onnx and {EXPORT_META})")
+        if not _has_graph(self.dir) or not (self.dir/EXPORT_META).is_file():
+            raise ExportError(f"{self.dir}: not an export folder (needs model.onnx or {SCORING_GRAPH}, and {EXPORT_META})")
         self.meta = json.loads((self.dir/EXPORT_META).read_text())
         self.tok = load_tokenizer(self.dir)
         self.max_length = max_length or self.meta['max_length']
@@ -80,6 +84,9 @@ class OnnxPredictor:
     @functools.cached_property
     def session(self):
         "The generation graph's session (KV cache; full-vocabulary logits)."
+        if not (self.dir/'model.onnx').is_file():
+            raise ExportError(f"{self.dir}: exported without the generation graph (model.onnx): this model scores its answer and does not "
+                              "generate (a label-style run's export; `export_onnx(generation=True)` writes it)")
         return self._session(self.dir/'model.onnx')
 
     @functools.cached_property
@@ -124,7 +131,7 @@ class OnnxPredictor:
         import numpy as np
         if len(ids) > 1 and self.meta.get('gqa_chunks', 1) > 1:  # chunked GroupQueryAttention runs batch 1 on CPU
             return np.concatenate([self._score(session, [x]) for x in ids])
-        return session.run(None, _scoring_feed(ids, self.tok.pad_token_id or 0))[0]
+        return session.run(None, _scoring_feed(ids, self.tok.pad_token_id or 0, self.meta.get('gqa_chunks', 1)))[0]
 
     def score_ids(self, ids:list[list[int]],
                   scored=None, # the scoring graph's rows for `ids` from an earlier run, so only the guard runs here
@@ -146,9 +153,7 @@ class OnnxPredictor:
         rows = []
         for i in range(0, len(prompts), batch_size):
             ids = [self.tok(p, add_special_tokens=False)['input_ids'] for p in prompts[i:i+batch_size]]
-            if min(map(len, ids)) < self.meta.get('gqa_chunks', 1):  # a chunk would be empty: the generation graph
-                rows.append(self.last_logits(prompts[i:i+batch_size], batch_size)[:, self.label_ids])
-            else: rows.append(self.score_ids(ids, None if scored is None else scored[i:i+batch_size]))
+            rows.append(self.score_ids(ids, None if scored is None else scored[i:i+batch_size]))
         return np.concatenate(rows)
 
     def generate(self, prompt:str, max_new_tokens:int=64) -> list[int]:
@@ -243,6 +248,8 @@ def add_guard(int8_dir:str|Path, # a `quantize_onnx(method='per_token')` folder 
               fp32_dir:str|Path, # the fp32 export it was quantized from
               prompts:list, # calibration prompts (text or token ids), e.g. of the training split
               factor:float=2.0, # guard margin = factor x the largest margin error on `prompts`
+              reference=None, # fp32 answer-token logits on `prompts` (e.g. `export_onnx(answer_logits=...)`); None: the fp32 export scores them
+              scored=None, # the int8 scoring graph's logits on `prompts` (without a guard); None: scored here
              ) -> dict:
     "Copy the fp32 scoring graph into `int8_dir` as its guard, with a margin calibrated against it on `prompts`."
     import onnx
@@ -256,6 +263,8 @@ def add_guard(int8_dir:str|Path, # a `quantize_onnx(method='per_token')` folder 
     if json.loads((src/EXPORT_META).read_text()).get('precision') != 'fp32': raise ExportError(f"{src}: not an fp32 export")
     if not prompts: raise ExportError("add_guard: no calibration prompts")
     if not factor > 0: raise ExportError(f"add_guard: factor={factor} must be positive")
+    for name, x in (('reference', reference), ('scored', scored)):
+        if x is not None and len(x) != len(prompts): raise ExportError(f"add_guard: {name} has {len(x)} rows for {len(prompts)} prompts")
     if meta.pop('guard', None): atomic_write(d/EXPORT_META, json.dumps(meta, indent=1))  # an old guard: unused while replaced
     tmp = d/f'.{GUARD_GRAPH}.tmp'
     try:
@@ -264,10 +273,10 @@ def add_guard(int8_dir:str|Path, # a `quantize_onnx(method='per_token')` folder 
         else: shutil.copyfile(src/SCORING_GRAPH, tmp)
         os.replace(tmp, d/GUARD_GRAPH)
     finally: tmp.unlink(missing_ok=True)
-    fp32, int8 = OnnxPredictor(src), OnnxPredictor(d, guard=False)
-    ids = _prompt_ids(fp32.tok, prompts)
-    err = float(margin_error(fp32.score_ids(ids), int8.score_ids(ids)).max())
-    meta['guard'] = dict(graph=GUARD_GRAPH, precision='fp32', margin=round(factor * err, 4), factor=factor, prompts=len(ids),
+    ids = _prompt_ids(load_tokenizer(d), prompts) if reference is None or scored is None else None
+    ref = OnnxPredictor(src).score_ids(ids) if reference is None else reference
+    err = float(margin_error(ref, OnnxPredictor(d, guard=False).score_ids(ids) if scored is None else scored).max())
+    meta['guard'] = dict(graph=GUARD_GRAPH, precision='fp32', margin=round(factor * err, 4), factor=factor, prompts=len(prompts),
                          max_margin_error=round(err, 4))
     atomic_write(d/EXPORT_META, json.dumps(meta, indent=1))  # last: until then the predictor ignores the new graph
     return meta['guard']
@@ -320,7 +329,9 @@ def export_model(base:str=EMBEDDED, # base model name
     fp32, threads, timed = (lambda p: torch_last_logits(model, tok, p)), torch.get_num_threads(), prompts[:speed_items] if quantize else []
     if timed: fp32(timed[:1]); t32, ref32 = _timed(fp32, timed)  # after a warm-up run; before export_onnx smooths the weights
     rounded = {} if quantize and method == 'per_token' and calibration else None  # GPTQ's int8 weights, rounded in the smoothing pass
-    paths['onnx'] = export_onnx(src, out/'onnx', max_length=max_length, calibration=calibration, model=model, rounded=rounded); del model
+    cal32 = [] if rounded is not None else None  # the fp32 answer logits of the calibration prompts, from the same pass: the guard's reference
+    paths['onnx'] = export_onnx(src, out/'onnx', max_length=max_length, calibration=calibration, model=model, rounded=rounded, answer_logits=cal32,
+                                generation=style != 'label'); del model  # a label-style model never generates: its scoring graph alone
     if style:  # before quantizing: quantize_onnx copies the metadata
         meta = json.loads((paths['onnx']/EXPORT_META).read_text()); meta['answer_style'] = style
         atomic_write(paths['onnx']/EXPORT_META, json.dumps(meta, indent=1))
@@ -328,18 +339,19 @@ def export_model(base:str=EMBEDDED, # base model name
     if quantize:
         gptq = dict(calibration=calibration, rounded=rounded) if rounded is not None else {}
         paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **gptq, **quant_kw)
-        chk, n = None, len(prompts)
+        int8, chk, n = OnnxPredictor(paths['onnx_int8'], guard=False), None, len(prompts)  # one int8 session for the checks and the guard
         if prompts and method != 'blockwise':  # fp32's labels once; each int8 candidate is checked (and timed) against them
             ref = np.array([LABELS.index(l) for l in reference_labels]) if reference_labels is not None else None
             if ref is not None and (len(ref) != n or timed and (np.concatenate(ref32)[:, label_first_tokens(tok)].argmax(1) != ref[:len(timed)]).any()):
                 warnings.warn("reference_labels: not PyTorch fp32's labels on the check items; the fp32 export scores them"); ref = None
             labels = ref if ref is not None else OnnxPredictor(paths['onnx']).label_logits(prompts).argmax(1)
-            check = lambda scored=None: _kept_labels(labels, paths['onnx_int8'], prompts, len(timed), scored); chk = check()
+            check = lambda scored=None: _kept_labels(labels, int8, prompts, len(timed), scored); chk = check()
         guarded = (method == 'per_token' and bool(calibration) and guard is not False
                    and (guard or chk is None or chk['agreement'] < min_agreement))  # the fastest scheme that keeps the labels
         if guarded:
-            add_guard(paths['onnx_int8'], paths['onnx'], calibration, guard_factor)
-            if chk is not None: chk = check(chk['logits'])  # the unguarded rows again, near-ties re-scored
+            int8.guard = add_guard(paths['onnx_int8'], paths['onnx'], calibration, guard_factor, reference=np.array(cal32) if cal32 else None,
+                                   scored=int8.score_ids(_prompt_ids(tok, calibration)))
+            if chk is not None: chk = check(chk['logits'])  # the unguarded rows again, near-ties re-scored by the same predictor, now guarded
         if chk is not None:
             why = (f"keeps fp32's label on {chk['agreement']:.0%} of {n} check items (< {min_agreement:.0%})"
                    if chk['agreement'] < min_agreement else
@@ -371,11 +383,11 @@ def label_agreement(ref:str|Path, # an fp32 export folder
     return _kept_labels(a.label_logits(prompts).argmax(1), other, prompts)
 
 def _kept_labels(labels, other, prompts, timed:int=0, scored=None):
-    """The share of `labels` the export `other` gives on `prompts`, the share its guard graph re-scored, the median ms of
+    """The share of `labels` the export `other` (a folder or an `OnnxPredictor`) gives on `prompts`, the share its guard graph re-scored, the median ms of
     the first `timed` prompts (run one at a time), and the logits. `scored`: the logits of an earlier call on the same
     export before it had a guard; its untimed rows are reused, so only the guard runs on them."""
     import numpy as np
-    b = OnnxPredictor(other)
+    b = other if isinstance(other, OnnxPredictor) else OnnxPredictor(other)
     if timed: b.label_logits(prompts[:1]); b.rescored = 0  # a warm-up run, not counted
     ms, rows = _timed(b.label_logits, prompts[:timed]) if timed else (None, [])
     if len(prompts) > timed: rows.append(b.label_logits(prompts[timed:], scored=None if scored is None else scored[timed:]))
@@ -396,8 +408,8 @@ def check_export_dir(path:str|Path, # an export folder, or its model.onnx
     "An export folder (or its model.onnx), checked without loading it."
     p = Path(path)
     d = p.parent if p.suffix == '.onnx' else p
-    if not (d/'model.onnx').is_file() or not (d/EXPORT_META).is_file():
-        raise ExportError(f"{path}: not an export folder (needs model.onnx and {EXPORT_META}; export_model writes onnx/ and onnx-int8/)")
+    if not _has_graph(d) or not (d/EXPORT_META).is_file():
+        raise ExportError(f"{path}: not an export folder (needs model.onnx or {SCORING_GRAPH}, and {EXPORT_META}; export_model writes onnx/ and onnx-int8/)")
     try: meta = json.loads((d/EXPORT_META).read_text(encoding='utf-8'))
     except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ExportError(f"{d/EXPORT_META}: not valid JSON: {e}") from None
     if not isinstance(meta, dict) or 'label_token_ids' not in meta: raise ExportError(f"{d/EXPORT_META}: not an export's metadata (no label_token_ids)")
@@ -406,8 +418,9 @@ def check_export_dir(path:str|Path, # an export folder, or its model.onnx
 def can_explain(meta:dict, # an export's metadata
                ) -> bool:
     """Can the exported model explain its answer? `export_model` records the run's `answer_style` in the metadata
-    ('label': fine-tuned to answer with the word only; 'explain'; absent for a base model, which answers freely)."""
-    return meta.get('answer_style') != 'label'
+    ('label': fine-tuned to answer with the word only; 'explain'; absent for a base model, which answers freely), and
+    whether the export has the generation graph."""
+    return meta.get('answer_style') != 'label' and meta.get('generation_graph', 'model.onnx') is not None
 
 def explain_error() -> InputError:
     "The error for `explain` on a label-only model."

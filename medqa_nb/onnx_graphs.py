@@ -210,11 +210,13 @@ def _rotary_in_attention(model, positions:int=8192):
         mod.apply_rotary_pos_emb = old
         for a in attn: del a._medqa_rotary
 
-def _scoring_feed(ids:list[list[int]], pad:int=0) -> dict:
+def _scoring_feed(ids:list[list[int]], pad:int=0,
+                  min_len:int=1, # rows padded to at least this many tokens: the graph's attention chunks (`GQA_CHUNKS`) must not be empty; causal, so the pads change nothing before them
+                 ) -> dict:
     "The scoring graph's inputs for token id lists: right-padded `input_ids` and their `lengths`."
     import numpy as np
     n = np.array([len(x) for x in ids], np.int64)
-    batch = np.full((len(ids), n.max()), pad, np.int64)
+    batch = np.full((len(ids), max(n.max(), min_len)), pad, np.int64)
     for j, x in enumerate(ids): batch[j, :len(x)] = x
     return {'input_ids': batch, 'lengths': n}
 
@@ -279,13 +281,16 @@ def export_onnx(model_dir:str|Path, # a Hugging Face model folder (e.g. from `me
                 opset:int=17,
                 max_length:int=512, # prompt budget in tokens used at inference (as in training)
                 scoring:bool=True, # also write the one-pass scoring graph (scoring.onnx)
+                generation:bool=True, # write the generation graph (model.onnx: KV cache, full-vocabulary logits), which explanations need; False: a model that only scores its answer
                 calibration:list|None=None, # prompts (text or token ids) to smooth activation outliers with, for int8
                 alpha:float=0.5, # smoothing strength (`smooth_activations`)
                 model=None, # the model of `model_dir`, already loaded (fp32; smoothed in place with `calibration`); None: loaded here
                 rounded:dict|None=None, # with `calibration`: filled with GPTQ's int8 weights (`gptq_linears`, XᵀX summed in the smoothing pass), for `quantize_onnx(rounded=...)`
+                answer_logits:list|None=None, # with `calibration`: filled with the fp32 model's answer-token logits on each prompt (from the smoothing pass), e.g. for `add_guard`
                ) -> Path:
     "Export a causal LM to ONNX: the generation graph with a KV cache and the scoring graph, tokenizer and metadata."
     import warnings, torch
+    if not (generation or scoring): raise ExportError("export_onnx: generation=False and scoring=False leave nothing to export")
     from transformers import AutoModelForCausalLM
     src = resolve_model(model_dir)
     model = (AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32, attn_implementation='eager') if model is None else model).eval()
@@ -293,7 +298,10 @@ def export_onnx(model_dir:str|Path, # a Hugging Face model folder (e.g. from `me
     impl, model.config._attn_implementation = model.config._attn_implementation, 'eager'  # smoothing and the generation graph: as loaded here
     H = {} if calibration and rounded is not None else None  # XᵀX for GPTQ, summed while smoothing
     try:
-        smoothing = smooth_activations(model, _prompt_ids(tok, calibration), alpha, H) if calibration else None
+        last = [] if calibration and answer_logits is not None else None
+        smoothing = smooth_activations(model, _prompt_ids(tok, calibration), alpha, H, last) if calibration else None
+        if last:  # the final norm and the output matrix are not smoothed: the fp32 function's answer logits
+            with torch.no_grad(): answer_logits.extend((torch.stack(last) @ model.get_output_embeddings().weight[label_first_tokens(tok)].T).numpy())
         if H: rounded.update(gptq_linears(model, H))
     except BaseException: model.config._attn_implementation = impl; raise
     n_layers, n_kv, hd = _kv_shape(model.config)
@@ -311,9 +319,9 @@ def export_onnx(model_dir:str|Path, # a Hugging Face model folder (e.g. from `me
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter('ignore')
-            torch.onnx.export(_decoder_wrapper(model), args, str(tmp/'model.onnx'), dynamo=False, opset_version=opset,
-                              input_names=['input_ids', 'attention_mask', 'position_ids', *past],
-                              output_names=['logits', *pres], dynamic_axes=dyn)
+            if generation: torch.onnx.export(_decoder_wrapper(model), args, str(tmp/'model.onnx'), dynamo=False, opset_version=opset,
+                                             input_names=['input_ids', 'attention_mask', 'position_ids', *past],
+                                             output_names=['logits', *pres], dynamic_axes=dyn)
         if scoring: export_scoring_graph(model, label_first_tokens(tok), tmp/SCORING_GRAPH, opset)
         tok.save_pretrained(tmp)
         eos = model.generation_config.eos_token_id if model.generation_config else None
@@ -321,6 +329,7 @@ def export_onnx(model_dir:str|Path, # a Hugging Face model folder (e.g. from `me
         meta = dict(source=str(model_dir), precision='fp32', n_layers=n_layers, n_kv_heads=n_kv, head_dim=hd,
                     labels=list(LABELS), label_token_ids=label_first_tokens(tok), eos_token_ids=eos, max_length=max_length,
                     system_prompt=SYSTEM_PROMPT, scoring_graph=SCORING_GRAPH if scoring else None, gqa_chunks=GQA_CHUNKS,
+                    generation_graph='model.onnx' if generation else None,
                     smoothing=smoothing)
         (tmp/EXPORT_META).write_text(json.dumps(meta, indent=1))
         card = Path(src)/'README.md'
@@ -431,6 +440,7 @@ def quantize_per_token(model, # an onnx.ModelProto (changed in place)
 def activation_ranges(model, # a Llama-family causal LM
                       calibration:list[list[int]], # token id lists
                       hessians:dict|None=None, # filled with XᵀX of each linear input over the prompts' tokens (float32), by the first linear that reads it (q_proj for q/k/v, gate_proj for gate/up)
+                      last:list|None=None, # filled with each prompt's last hidden state (after the final norm): the answer logits come from it
                      ) -> dict:
     "Per input channel, the largest |x| that each linear layer of the decoder sees on the calibration prompts (and, with `hessians`, XᵀX of its inputs, for GPTQ)."
     import torch
@@ -447,7 +457,9 @@ def activation_ranges(model, # a Llama-family causal LM
         if isinstance(m, torch.nn.Linear): hooks.append(m.register_forward_pre_hook(watch(name)))
     try:
         with torch.no_grad():
-            for ids in calibration: model.model(input_ids=torch.tensor([list(ids)]))
+            for ids in calibration:
+                h = model.model(input_ids=torch.tensor([list(ids)])).last_hidden_state
+                if last is not None: last.append(h[0, -1].clone())
     finally:
         for h in hooks: h.remove()
     return amax
@@ -457,6 +469,7 @@ def smooth_activations(model, # a Llama-family causal LM in fp32 (changed in pla
                        calibration:list[list[int]], # token id lists, e.g. prompts of the training split
                        alpha:float=0.5, # 0: leave the activations; 1: move all their range into the weights
                        hessians:dict|None=None, # filled with XᵀX of the smoothed linear inputs (see `activation_ranges`), for `gptq_linears`
+                       last:list|None=None, # filled with each prompt's last hidden state (see `activation_ranges`)
                       ) -> dict:
     "SmoothQuant, folded into the weights: the fp32 function is unchanged; returns the largest channel/median ratio before and after."
     import torch
@@ -468,7 +481,7 @@ def smooth_activations(model, # a Llama-family causal LM in fp32 (changed in pla
     if layers is None or not all(getattr(part(L, n), 'weight', None) is not None for L in layers for n in need):
         raise ExportError(f"{type(model).__name__}: smoothing needs a Llama-family decoder (model.layers with RMSNorm, "
                           "q/k/v/o and gate/up/down projections)")
-    ranges = activation_ranges(model, calibration, hessians)
+    ranges = activation_ranges(model, calibration, hessians, last)
     rescale = lambda n, s: hessians[n].div_(s[:, None]).div_(s[None, :]) if hessians is not None else None  # x / s: XᵀX / ssᵀ
     cfg = model.config
     H, KV = cfg.num_attention_heads, cfg.num_key_value_heads
@@ -508,12 +521,12 @@ def gptq_round(W, # fp32 weights [inputs, outputs] (ONNX's MatMul layout)
               ):
     "GPTQ: int8 weights on `quantize_per_token`'s per-column scales, each row's rounding error moved onto the rows not yet rounded."
     import numpy as np, torch
-    W = torch.tensor(np.asarray(W), dtype=torch.float64)
+    W = torch.tensor(np.asarray(W), dtype=torch.float32)  # float32, as GPTQ's reference code: on the embedded model 0.03% of the int8 values differ from float64's, 40% faster
     K, N = W.shape
     if tuple(H.shape) != (K, K): raise ExportError(f"gptq_round: H is {tuple(H.shape)}, the weights have {K} inputs")
     qmax = qmax or int8_weight_max()
     scale = W.abs().amax(0).clamp_min(1e-12) / qmax
-    H = torch.tensor(np.asarray(H), dtype=torch.float64)
+    H = torch.tensor(np.asarray(H), dtype=torch.float32)
     i = torch.arange(K); dead = torch.diag(H) == 0
     H[i[dead], i[dead]] = 1  # inputs that are always 0: their rounding error costs nothing
     H[i, i] += damp * torch.diag(H).mean()
@@ -634,7 +647,7 @@ def quantize_onnx(src_dir:str|Path, # an `export_onnx` folder
     import logging, onnx
     if method not in QUANT_METHODS: raise ExportError(f"quantization method {method!r} is not one of {QUANT_METHODS}")
     src = Path(src_dir)
-    if not (src/'model.onnx').is_file(): raise ExportError(f"{src}: no model.onnx (make it with export_onnx)")
+    if not (src/'model.onnx').is_file() and not (src/SCORING_GRAPH).is_file(): raise ExportError(f"{src}: no model.onnx or {SCORING_GRAPH} (make them with export_onnx)")
     if method == 'dynamic' and weight_type not in ('QInt8', 'QUInt8'): raise ExportError(f"weight_type {weight_type!r} is not QInt8 or QUInt8")
     out = Path(out_dir); out.parent.mkdir(parents=True, exist_ok=True)
     large = sum(f.stat().st_size for f in src.iterdir()) > 1.8e9  # protobuf's 2 GB limit: weights go to external data
