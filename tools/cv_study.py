@@ -7,7 +7,11 @@ operations, spread over the GPUs of one machine (several runs per GPU: the embed
     python tools/cv_study.py cpu          [--out runs/study]   # the CPU recipe (last layer): class weights
     python tools/cv_study.py seeds        [--out runs/study]   # the default with three seeds, then their ensemble and soup
     python tools/cv_study.py depth        [--out runs/study] --select macro_f1   # the default on a cut model (--head_depth)
+    python tools/cv_study.py normalize    [--out runs/study]   # the default with --normalize_terms, against the seeds' runs
+    python tools/cv_study.py lora         [--out runs/study]   # LoRA r=16 instead of full fine-tuning, against the seeds' runs
+    python tools/cv_study.py copies       [--out runs/study]   # two augmented variants per item (--augment_copies 2), against the seeds' runs
     python tools/cv_study.py prepare      # CPU: augment the 500 items once per operation, into the augmentation cache
+    python tools/cv_study.py prepare --normalize   # CPU: normalize the 500 items, then augment the normalized ones ('all')
     python tools/cv_study.py summary      [--out runs/study]   # tables (with the rare-disease slice where spaCy is installed)
     python tools/cv_study.py priors       [--out runs/study]   # the same runs with calibrated label priors, cross-fitted
 
@@ -42,7 +46,14 @@ CPU = {'zero-shot-256': ['--eval_only', '--max_length', '256'],
 SEEDS = {'auto': [], 'auto-seed1': ['--seed', '1'], 'auto-seed2': ['--seed', '2']}
 # The default on a cut model (`--head_depth`: the first 22 or 15 of 30 decoder layers), chosen on folds 0-4 against the seeds' runs.
 DEPTH = {'auto-depth0.7333': ['--head_depth', '0.7333'], 'auto-depth0.5': ['--head_depth', '0.5']}
-RUNS = {**RECIPES, **SPEED, **CPU, **SEEDS, **DEPTH}
+# The default on normalized records (`--normalize_terms`: abbreviations spelled out, concepts linked), against the seeds' runs.
+NORMALIZE = {'auto-norm': ['--normalize_terms']}
+# LoRA (r=16, alpha 32) on the full-precision model instead of full fine-tuning: the adapter recipe's lr 1e-3 and 4 epochs, against the seeds' runs.
+LORA = {'lora-r16': ['--recipe', 'qlora', '--peft_method', 'lora']}
+# Two augmented variants of each training item instead of one (augmentation is the lever that moved the CV), against the seeds' runs.
+COPIES = {'auto-copies2': ['--augment_copies', '2']}
+VS_SEEDS = {'normalize': NORMALIZE, 'lora': LORA, 'copies': COPIES}  # one-run studies: chosen against the seeds' runs on folds 0-4, then held or not on folds 5-9
+RUNS = {**RECIPES, **SPEED, **CPU, **SEEDS, **DEPTH, **NORMALIZE, **LORA, **COPIES}
 AUG_OPS = ('synonym', 'mask', 'abbrev', 'all')
 
 def run_args(name):
@@ -69,6 +80,7 @@ def runs_for(study, out, base='auto'):
     if study == 'cpu': return list(CPU)
     if study == 'seeds': return [f'{n}+aug-all' for n in SEEDS]
     if study == 'depth': return [f'{n}+aug-all' for n in DEPTH]
+    if study in VS_SEEDS: return [f'{n}+aug-all' for n in VS_SEEDS[study]]
     b = best_recipe(out) if base == 'auto' else base
     return [f'{b}+aug-{op}' for op in AUG_OPS]
 
@@ -222,22 +234,63 @@ def seeds_report(out, export):
     atomic_write(export, json.dumps(rec, indent=1)); print(f'wrote {export}: chosen on folds 0-4: {rec["chosen"]}')
     return rec
 
-def prepare(seeds='42'):
-    "Augment all 500 CV items once per operation (the training folds are subsets), filling the augmentation cache; other seeds: 'all' only."
+def vs_seeds_report(out, export, study, ref='results/seeds_cv.json'):
+    """A one-run study's record ('normalize', 'lora', 'copies'): its run's per-fold metrics (the folds finished, per-class F1 included), paired on the same
+    folds with the seeds study's committed runs (`ref`): 'auto' (seed 42) and the three seeds' mean ('one model'); the choice
+    on folds 0-4 by macro-F1 between the run and one model, and whether it held on folds 5-9; the run's summary once all ten folds are finished."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from medqa_nb.core import atomic_write
+    from medqa_nb.pipeline import cv_summary, _rare_slice
+    n, seeds, ms = runs_for(study, out)[0], runs_for('seeds', out), ('accuracy', 'macro_f1', 'maybe_f1')
+    fs = {k: json.loads(p.read_text())['metrics'] for k in range(10) if (p := Path(out)/n/f'fold{k}'/'cv_fold.json').is_file()}
+    folds = {k: {m: f[m] for m in ('accuracy', 'macro_f1', 'pred_counts')} | {'maybe_f1': f['per_class']['maybe']['f1'],
+             'per_class_f1': {l: c['f1'] for l, c in f['per_class'].items()}} for k, f in fs.items()}
+    sd = json.loads((Path(__file__).resolve().parents[1]/ref).read_text())['runs']
+    mean = lambda xs: sum(xs) / len(xs)
+    base = {'auto (seed 42)': {k: sd[seeds[0]]['folds'][str(k)] for k in range(10)},
+            'one model': {k: {m: mean([sd[s]['folds'][str(k)][m] for s in seeds]) for m in ms} for k in range(10)}}
+    paired = {b: {'folds': sorted(fs)} | {m: {'mean_diff': round(mean([folds[k][m] - v[k][m] for k in fs]), 4) if fs else None,
+                                              'per_fold': {k: round(folds[k][m] - v[k][m], 4) for k in fs}} for m in ms}
+              for b, v in base.items()}
+    score = {n: mean([folds[k]['macro_f1'] for k in range(5)]), 'one model': mean([base['one model'][k]['macro_f1'] for k in range(5)])} \
+        if all(k in fs for k in range(5)) else {}
+    hold = [k for k in range(5, 10) if k in fs]  # the estimate: the chosen run against one model on folds 5-9
+    diff = {m: round(mean([folds[k][m] - base['one model'][k][m] for k in hold]), 4) for m in ms} if len(hold) == 5 else None
+    chosen = max(score, key=score.get) if score else None
+    rec = dict(chosen=chosen, by='macro_f1', folds=list(range(5)), scores=score, reference=ref,
+               holdout=dict(folds=hold, vs='one model', mean_diff=diff, held=diff['macro_f1'] >= 0 if diff and chosen == n else None),
+               runs={n: {'command': command(n, 'runs/study'), 'folds': folds}}, paired=paired,
+               summary=cv_summary(Path(out)/n, _rare_slice()) if len(fs) == 10 else None)
+    atomic_write(export, json.dumps(rec, indent=1))
+    for b, v in paired.items():
+        print(f"{n} - {b}, folds {v['folds']}: " + ', '.join(f"{m} {v[m]['mean_diff']:+.3f}" for m in ms if v[m]['mean_diff'] is not None))
+    print(f'wrote {export}: chosen on folds 0-4: {rec["chosen"]} ({", ".join(f"{k} {x:.3f}" for k, x in score.items())}); '
+          f'folds 5-9 against one model: {diff}, held: {rec["holdout"]["held"]}')
+    return rec
+
+def prepare(seeds='42', normalize=False):
+    """Augment all 500 CV items once per operation (the training folds are subsets), filling the augmentation cache; other seeds: 'all' only.
+    With `normalize`: normalize the 500 items instead (the normalization cache), then augment the normalized ones ('all')."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from medqa_nb.data import load_pubmedqa
     from medqa_nb.train import TrainConfig
     from medqa_nb.augmentation import augment_items, augment_cache_path
     c, items = TrainConfig(), list(load_pubmedqa())
+    if normalize:
+        from medqa_nb.terminology import normalize_items, normalize_cache_path
+        t = time.time(); norm = normalize_items(items)
+        print(f"normalize: {sum((n['question'], n['contexts']) != (r['question'], r['contexts']) for n, r in zip(norm, items))} of "
+              f"{len(items)} items changed, {time.time()-t:.0f} s -> {normalize_cache_path()}", flush=True)
+        items = norm
     for seed in map(int, seeds.split(',')):
-        for op in (AUG_OPS if seed == c.seed else ('all',)):
+        for op in (AUG_OPS if seed == c.seed and not normalize else ('all',)):
             t = time.time(); aug = augment_items(items, op, c.augment_p, c.augment_copies, seed)
-            print(f"{op} (seed {seed}): {sum(bool(x['aug_ops']) for x in aug)} of {len(items)} variants changed, {time.time()-t:.0f} s -> "
+            print(f"{op} (seed {seed}{', normalized' if normalize else ''}): {sum(bool(x['aug_ops']) for x in aug)} of {len(items)} variants changed, {time.time()-t:.0f} s -> "
                   f"{augment_cache_path(op, c.augment_p, seed)}", flush=True)
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('study', choices=['recipes', 'augmentation', 'speed', 'cpu', 'seeds', 'depth', 'combine', 'prepare', 'summary', 'priors', 'commands'])
+    ap.add_argument('study', choices=['recipes', 'augmentation', 'speed', 'cpu', 'seeds', 'depth', 'normalize', 'lora', 'copies', 'combine', 'prepare', 'summary', 'priors', 'commands'])
     ap.add_argument('--out', default='runs/study')
     ap.add_argument('--base', default='auto', help="augmentation: the recipe to augment ('auto': the best by macro-F1)")
     ap.add_argument('--slots', type=int, default=3, help='runs at a time per GPU')
@@ -245,6 +298,7 @@ def main():
     ap.add_argument('--extra', default='', help='flags added to every run (a smoke test: a tiny model, --max_steps 1)')
     ap.add_argument('--export', default=None, help='summary: also write the summaries to this JSON file')
     ap.add_argument('--seeds', default='42', help='prepare: augmentation seeds, comma-separated (the seeds study needs 42,1,2)')
+    ap.add_argument('--normalize', action='store_true', help='prepare: normalize the items (--normalize_terms), then augment those')
     ap.add_argument('--slot', type=int, default=-1, help=argparse.SUPPRESS)
     ap.add_argument('--runs', default='', help=argparse.SUPPRESS)
     ap.add_argument('--t_end', default='', help=argparse.SUPPRESS)
@@ -254,11 +308,12 @@ def main():
                     help='choose on folds 0-4 first (by this score), then run the chosen run on folds 5-9 before the others')
     a = ap.parse_args()
     if a.slot >= 0: return worker(a)
-    if a.study == 'prepare': return prepare(a.seeds)
+    if a.study == 'prepare': return prepare(a.seeds, a.normalize)
     if a.study == 'combine': return combine(a.out, runs_for('seeds', a.out), [int(k) for k in a.folds.split(',')])
     if a.study == 'priors':
         return priors(a.out, list(RUNS) + sorted(n for n in os.listdir(a.out) if '+aug-' in n))
     if a.study == 'seeds' and a.export: return seeds_report(a.out, a.export)
+    if a.study in VS_SEEDS and a.export: return vs_seeds_report(a.out, a.export, a.study)
     if a.study in ('speed', 'cpu', 'depth') and a.export: return report(a.out, a.study, a.export)
     if a.study == 'summary':
         names = list(RUNS) + [n for n in sorted(os.listdir(a.out)) if '+aug-' in n] if Path(a.out).is_dir() else []
