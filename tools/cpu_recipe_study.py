@@ -10,7 +10,12 @@ states x fitted rows, which is what the saved model computes. So each row is wha
 The rule: the largest mean macro-F1 on folds 0-4 among the settings whose mean accuracy there is at least the
 zero-shot model's at the same length (the main job's goal: better macro-F1 without losing accuracy).
 
+`--last_layer` screens the main job's recipe the same way: epochs x class-weight power on folds 0-4 from the 500 items'
+last-layer inputs computed once (`last_layer_inputs`, about 3.5 minutes at 256 tokens), each fold's fit as in
+`train_last_layer`; the chosen setting then runs on folds 5-9 (`last_layer_grid` in the record).
+
     HF_HUB_OFFLINE=1 python tools/cpu_recipe_study.py [--lengths 256,384,512] [--out results/cpu_recipe_cv.json] [--check 0 [--check_only]]
+    HF_HUB_OFFLINE=1 python tools/cpu_recipe_study.py --last_layer     # the last_layer grid, added to --out
 """
 import argparse, itertools, json, os, platform, shlex, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -19,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 L2S, POWERS = (0.001, 0.01, 0.03, 0.1, 0.3, 1.0), (0., 0.5, 0.75, 1.)
 LAYERS, LAYER_L2S = range(10, 30, 2), (0.003, 0.01, 0.03, 0.1)  # the truncated head: decoder layers kept (of 30), its L2 pulls
+LL_EPOCHS, LL_POWERS = (1, 2, 4, 8, 16), (0., 0.75)  # the last_layer recipe (the main job's): epochs x class-weight power, lr 1e-3, batches of 16
 
 def metrics(gold, pred):
     from medqa_nb.evaluate import pubmedqa_metrics
@@ -102,6 +108,40 @@ def finish(name, runs, states_dir, ctx):
     W0 = base.lm_head.weight[ids].detach().clone()
     for j in range(5, 10): runs[name]['folds'][j] = fit_fold(S[:, k], W0, fold, y, j, l2)
 
+def last_layer_study(runs, states_dir, L=256, folds=range(5), settings=None):
+    """The `last_layer` recipe's epochs and class weights (`LL_EPOCHS` x `LL_POWERS`) on `folds`, from the 500 items'
+    last-layer inputs computed once (cached in `states_dir`); each fold fits the last layer, final norm and label rows
+    from the pretrained ones (`fit_last_layer`, as `train_last_layer` does) and scores its fold (`last_layer_logits`).
+    Returns {name: run}, the states' seconds and each fit's seconds."""
+    import copy, torch
+    from medqa_nb.data import make_example
+    from medqa_nb.evaluate import label_token_ids
+    from medqa_nb.train import last_layer_inputs, fit_last_layer, last_layer_logits
+    items, fold, y, tok, base = setup()
+    prompts = [make_example(it, tok, L)['prompt'] for it in items]
+    ids = [i[0] for i in label_token_ids(tok, prompts[0])]
+    f, states_s = Path(states_dir)/f'last_layer_inputs_{L}.pt', None
+    if f.is_file(): hs = torch.load(f)
+    else:
+        t = time.time(); hs = last_layer_inputs(base, tok, prompts); states_s = round(time.time() - t, 1)
+        f.parent.mkdir(parents=True, exist_ok=True); torch.save(hs, f)
+    layer, norm = base.model.layers[-1], base.model.norm
+    saved = copy.deepcopy(layer.state_dict()), copy.deepcopy(norm.state_dict()), base.lm_head.weight[ids].detach().clone()
+    out, fit_s = {}, []
+    for e, p in settings or itertools.product(LL_EPOCHS, LL_POWERS):
+        n = f'last-layer-{L}-e{e}-cp{p:g}'; r = out.setdefault(n, dict(command=f"medqa-cv --recipe last_layer --max_length {L} --epochs {e} --class_power {p:g} --augment ''", folds={}))
+        for k in folds:
+            tr = [i for i in range(len(items)) if fold[i] != k]; te = [i for i in range(len(items)) if fold[i] == k]
+            t = time.time()
+            fit_last_layer(base, [hs[i] for i in tr], y[tr].tolist(), ids, e, 1e-3, 16, p, 42)
+            with torch.no_grad(): pred = torch.cat([last_layer_logits(base, [hs[i] for i in te[j:j+16]], ids).argmax(1) for j in range(0, len(te), 16)])
+            fit_s.append(time.time() - t)
+            r['folds'][k] = metrics(y[te].tolist(), pred.tolist())
+            layer.load_state_dict(saved[0]); norm.load_state_dict(saved[1])
+            with torch.no_grad(): base.lm_head.weight[ids] = saved[2]
+        print(f"{n}: folds {list(folds)} acc {mean(r, folds, 'accuracy'):.3f} F1 {mean(r, folds, 'macro_f1'):.3f}", flush=True)
+    return out, states_s, round(sum(fit_s) / max(len(fit_s), 1), 1)
+
 def study(lengths):
     import torch
     from medqa_nb.data import make_example
@@ -125,11 +165,11 @@ def study(lengths):
 
 def mean(run, ks, m): return sum(run['folds'].get(k, run['folds'].get(str(k)))[m] for k in ks) / len(ks)
 
-def choose(runs):
-    "The rule above; returns (chosen name, each candidate's folds 0-4 means)."
+def choose(runs, prefix='label-head-'):
+    "The rule above, among the runs named `prefix`...; returns the chosen name."
     ok = {}
     for n, r in runs.items():
-        if not n.startswith('label-head-'): continue
+        if not n.startswith(prefix): continue
         L = n.split('-')[2]; zs = runs.get(f'zero-shot-{L}')
         if zs is None: continue
         if mean(r, range(5), 'accuracy') >= mean(zs, range(5), 'accuracy'): ok[n] = mean(r, range(5), 'macro_f1')
@@ -156,9 +196,24 @@ def main():
     ap.add_argument('--check_only', action='store_true', help="run the check on the record in --out, without the study")
     ap.add_argument('--layers', action='store_true', help='screen the truncated head (decoder layers kept x L2 pull) on folds 0-4, added to --out')
     ap.add_argument('--states', default=os.path.expanduser('~/.cache/medqa_nb/layer_states'), help='--layers: cache of the per-layer states')
+    ap.add_argument('--last_layer', action='store_true', help="the last_layer recipe's epochs x class weights on folds 0-4 (the chosen one on 5-9 too), added to --out")
     a = ap.parse_args()
     from medqa_nb.core import atomic_write
     out = Path(a.out); old = json.loads(out.read_text()) if out.is_file() else {}
+    if a.last_layer:  # the main job's recipe: screened on folds 0-4 by the same rule, against the zero-shot model at 256 tokens
+        ll, states_s, fit_s = last_layer_study(old['runs'], a.states)
+        best = choose({**ll, 'zero-shot-256': old['runs']['zero-shot-256']}, 'last-layer-')
+        if best:
+            e, p = (float(x[1:] if x[0] == 'e' else x[2:]) for x in best.split('-')[3:5])
+            ll[best]['folds'].update(last_layer_study(old['runs'], a.states, folds=range(5, 10), settings=[(int(e), p)])[0][best]['folds'])
+        for n in ['zero-shot-256', old['chosen'], *([best] if best else [])]:
+            r = {**old['runs'], **ll}[n]; ks = [s for s in (('0-4', range(5)), ('5-9', range(5, 10))) if all(k in r['folds'] or str(k) in r['folds'] for k in s[1])]
+            print(f"{n}: " + '  '.join(f"{s} acc {mean(r, k, 'accuracy'):.3f} F1 {mean(r, k, 'macro_f1'):.3f}" for s, k in ks))
+        old['last_layer_grid'] = dict(chosen=best, by='macro-F1 on folds 0-4 among the last_layer settings whose accuracy there is >= the zero-shot model at 256 tokens', folds=list(range(5)), runs=ll,
+                                      epochs=list(LL_EPOCHS), class_powers=list(LL_POWERS), learning_rate=1e-3, batch_size=16,
+                                      states_s=states_s, fit_s_mean=fit_s,
+                                      device=f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores; {cpu_flags()})")
+        atomic_write(out, json.dumps(old, indent=1)); print(f'wrote {out}'); return
     if a.layers:  # the truncated head: screened on folds 0-4 beside the record's full-depth rows, the choice made again
         runs = old['runs']; runs, states_s, ctx = layer_study([int(x) for x in a.lengths.split(',')], runs, a.states)
         best = choose(runs)
