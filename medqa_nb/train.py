@@ -334,7 +334,7 @@ def train(cfg:TrainConfig) -> dict:
         check_no_leak(train_items, dev_items)
     cfg = resolve_recipe(cfg)                      # reads the model's config only
     resume = resume_path(cfg)
-    from transformers import set_seed              # after the data: its import pulls in peft and bitsandbytes
+    from accelerate.utils import set_seed          # transformers' set_seed pulls in peft and bitsandbytes, which the CPU recipes never use
     set_seed(cfg.seed)
     tok = load_tokenizer(cfg.model_name, padding_side='right')
     if cfg.recipe in CPU_RECIPES:                  # no trainer: class weights instead of oversampling, no augmentation
