@@ -12,7 +12,7 @@ from .core import (LABELS, MedQAError, InputError, OptionError, atomic_write, re
                            check_positive, one_line)
 from .data import SYSTEM_PROMPT, format_abstract, make_example
 from .modeling import EMBEDDED, load_model, load_tokenizer, resolve_model
-from .onnx_graphs import (EXPORT_META, ExportError, MAX_ABSTRACT_CHARS, MAX_QUESTION_CHARS, SCORING_GRAPH,
+from .onnx_graphs import (ALL_LAYERS, EXPORT_META, ExportError, MAX_ABSTRACT_CHARS, MAX_QUESTION_CHARS, SCORING_GRAPH,
                                   export_onnx, label_first_tokens, merge_adapter, model_card, quantize_onnx, _prompt_ids, _scoring_feed)
 
 # %% auto #0
@@ -305,7 +305,7 @@ def export_model(base:str=EMBEDDED, # base model name
                  metrics:dict|None=None, # evaluation metrics for the model card
                  max_length:int=512, # prompt budget in tokens
                  calibration_items:list|None=None, # schema records of the training split: smooth activation outliers and round weights (GPTQ) for int8
-                 check_items:list|None=None, # schema records: int8 must give fp32's labels on them, else a guard, then 'blockwise', is tried
+                 check_items:list|None=None, # schema records: int8 must give fp32's labels on them, else a guard, then a second int8 pass in every projection, then 'blockwise', is tried
                  reference_labels:list|None=None, # fp32 labels (`LABELS` words) of `check_items` from this model on the same prompts, e.g. the main job's evaluation: used if PyTorch fp32 gives them on the timed items; None: the fp32 export scores them
                  min_agreement:float=0.99, # the share of `check_items` labels int8 must keep
                  guard:bool|None=None, # re-score near-ties in fp32 (`add_guard`, needs calibration items): None: where per_token misses check labels, or without check items
@@ -338,29 +338,35 @@ def export_model(base:str=EMBEDDED, # base model name
     if adapter is None: (paths['onnx']/'README.md').write_text(model_card(str(base), None, metrics=metrics, answer_style=style))
     if quantize:
         gptq = dict(calibration=calibration, rounded=rounded) if rounded is not None else {}
-        paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **gptq, **quant_kw)
-        int8, chk, n = OnnxPredictor(paths['onnx_int8'], guard=False), None, len(prompts)  # one int8 session for the checks and the guard
+        chk, n, labels, ref = None, len(prompts), None, None
         if prompts and method != 'blockwise':  # fp32's labels once; each int8 candidate is checked (and timed) against them
             ref = np.array([LABELS.index(l) for l in reference_labels]) if reference_labels is not None else None
             if ref is not None and (len(ref) != n or timed and (np.concatenate(ref32)[:, label_first_tokens(tok)].argmax(1) != ref[:len(timed)]).any()):
                 warnings.warn("reference_labels: not PyTorch fp32's labels on the check items; the fp32 export scores them"); ref = None
             labels = ref if ref is not None else OnnxPredictor(paths['onnx']).label_logits(prompts).argmax(1)
-            check = lambda scored=None: _kept_labels(labels, int8, prompts, len(timed), scored); chk = check()
-        guarded = (method == 'per_token' and bool(calibration) and guard is not False
-                   and (guard or chk is None or chk['agreement'] < min_agreement))  # the fastest scheme that keeps the labels
-        if guarded:
-            int8.guard = add_guard(paths['onnx_int8'], paths['onnx'], calibration, guard_factor, reference=np.array(cal32) if cal32 else None,
-                                   scored=int8.score_ids(_prompt_ids(tok, calibration)))
-            if chk is not None: chk = check(chk['logits'])  # the unguarded rows again, near-ties re-scored by the same predictor, now guarded
-        if chk is not None:
-            why = (f"keeps fp32's label on {chk['agreement']:.0%} of {n} check items (< {min_agreement:.0%})"
-                   if chk['agreement'] < min_agreement else
-                   f"re-scores {chk['rescored']:.0%} of {n} check items in its guard graph (> {max_rescored:.0%})"
-                   if chk['rescored'] > max_rescored else None)
-            if why:
-                warnings.warn(f"int8 '{method}' {why}: writing 'blockwise' int8 instead (finer scales, at about fp32 speed)")
-                method, guarded = 'blockwise', False
-                paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **quant_kw)
+        rungs = [{}] + ([dict(residual=ALL_LAYERS)] if method == 'per_token' and labels is not None and 'residual' not in quant_kw else [])
+        for r, extra in enumerate(rungs):  # per_token; where it misses, a second int8 pass in every projection; then blockwise
+            paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **gptq, **quant_kw, **extra)
+            int8 = OnnxPredictor(paths['onnx_int8'], guard=False)  # one int8 session for the checks and the guard
+            check = lambda scored=None: _kept_labels(labels, int8, prompts, len(timed), scored)
+            if labels is not None: chk = check()
+            guarded = (method == 'per_token' and bool(calibration) and guard is not False
+                       and (guard or chk is None or chk['agreement'] < min_agreement))  # the fastest scheme that keeps the labels
+            if guarded:
+                int8.guard = add_guard(paths['onnx_int8'], paths['onnx'], calibration, guard_factor, reference=np.array(cal32) if cal32 else None,
+                                       scored=int8.score_ids(_prompt_ids(tok, calibration)))
+                if chk is not None:  # the guard re-scores exactly the rows whose int8 margin is below its margin: past `max_rescored`, not run
+                    near = float(np.mean(top_two_margin(chk['logits']) < int8.guard['margin']))
+                    chk = check(chk['logits']) if near <= max_rescored else dict(chk, rescored=near)  # the unguarded rows again, near-ties re-scored
+            why = None if chk is None else (
+                f"re-scores {chk['rescored']:.0%} of {n} check items in its guard graph (> {max_rescored:.0%})" if chk['rescored'] > max_rescored else
+                f"keeps fp32's label on {chk['agreement']:.0%} of {n} check items (< {min_agreement:.0%})" if chk['agreement'] < min_agreement else None)
+            if not why: break
+            if r + 1 < len(rungs): warnings.warn(f"int8 '{method}' {why}: trying a second int8 pass in every projection")
+        if why:
+            warnings.warn(f"int8 '{method}' {why}: writing 'blockwise' int8 instead (finer scales, at about fp32 speed)")
+            method, guarded = 'blockwise', False
+            paths['onnx_int8'] = quantize_onnx(paths['onnx'], out/'onnx-int8', method=method, **quant_kw)
         meta_f = paths['onnx_int8']/EXPORT_META; meta = json.loads(meta_f.read_text())
         if chk is not None and method != 'blockwise':  # the check (and its int8 times) travel with the model
             meta['check'] = dict(items=n, agreement=round(chk['agreement'], 4), rescored=round(chk['rescored'], 4), reference='reference_labels' if ref is not None else 'fp32 export')

@@ -13,10 +13,10 @@ from .modeling import EMBEDDED, load_model, load_tokenizer, resolve_model
 
 # %% auto #0
 __all__ = ['MAX_QUESTION_CHARS', 'MAX_ABSTRACT_CHARS', 'EXPORT_META', 'SCORING_GRAPH', 'GQA_CHUNKS', 'QUANT_METHODS',
-           'RESIDUAL_LAYERS', 'ExportError', 'label_first_tokens', 'model_card', 'read_adapter_config', 'merge_adapter',
-           'random_lora_adapter', 'register_causal_gqa', 'export_scoring_graph', 'export_onnx', 'weight_key',
-           'int8_weight_max', 'quantize_per_token', 'activation_ranges', 'smooth_activations', 'gptq_round',
-           'input_hessians', 'gptq_weights', 'gptq_linears', 'blockwise_int8', 'quantize_onnx']
+           'RESIDUAL_LAYERS', 'ALL_LAYERS', 'ExportError', 'label_first_tokens', 'model_card', 'read_adapter_config',
+           'merge_adapter', 'random_lora_adapter', 'register_causal_gqa', 'export_scoring_graph', 'export_onnx',
+           'weight_key', 'int8_weight_max', 'quantize_per_token', 'activation_ranges', 'smooth_activations',
+           'gptq_round', 'input_hessians', 'gptq_weights', 'gptq_linears', 'blockwise_int8', 'quantize_onnx']
 
 # %% ../nbs/07_onnx.ipynb #9faf428c
 class ExportError(MedQAError):
@@ -342,6 +342,7 @@ def export_onnx(model_dir:str|Path, # a Hugging Face model folder (e.g. from `me
 # %% ../nbs/07_onnx.ipynb #b57dac1e
 QUANT_METHODS = ('per_token', 'dynamic', 'blockwise')
 RESIDUAL_LAYERS = ('q_proj', 'k_proj', 'v_proj', 'down_proj')  # their activations get a second int8 pass
+ALL_LAYERS = RESIDUAL_LAYERS + ('o_proj', 'gate_proj', 'up_proj')  # a second pass in every projection: slower, for models whose labels win by small margins
 
 def weight_key(W) -> str:
     "A weight matrix's shape and digest: the scoring and generation graphs hold the same weights under other names."

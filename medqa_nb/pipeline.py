@@ -10,7 +10,7 @@ from .core import LABELS, atomic_write
 from .data import load_pubmedqa, cv_folds, make_example
 from .modeling import resolve_model
 from .core import console, parse_config, quiet
-from .train import (TrainConfig, train, split_for, model_source, evaluate_run, complete_checkpoints,
+from .train import (CPU_RECIPES, TrainConfig, train, split_for, model_source, evaluate_run, complete_checkpoints,
                              _is_main, _on_gpu)
 
 # %% auto #0
@@ -120,7 +120,7 @@ def pipeline(cfg:TrainConfig) -> dict:
     t = time.time(); m = train(cfg); times['train_s'] = round(time.time() - t, 1)
     t = time.time(); results = evaluate_run(cfg); times['eval_s'] = round(time.time() - t, 1)
     summary = dict(train=m, eval={r['name']: {k: r['metrics'][k] for k in ('accuracy', 'macro_f1')} for r in results})
-    try: from medqa_nb.deploy import EXPORT_META, OnnxPredictor, export_model
+    try: from medqa_nb.deploy import ALL_LAYERS, EXPORT_META, OnnxPredictor, export_model
     except ImportError: export_model = None
     if export_model is not None:
         t = time.time()
@@ -129,8 +129,9 @@ def pipeline(cfg:TrainConfig) -> dict:
         # int8: activations smoothed and weights rounded (GPTQ) on 16 training prompts; it must keep fp32's labels on the dev split (else a guard, else blockwise)
         tuned = next((r for r in results if r['name'] == 'fine-tuned'), None)  # on a CPU the evaluation scored this model in fp32, on the same prompts
         ref = [tuned['preds'][str(it['pmid'])] for it in dev_items] if tuned and not _on_gpu() else None
+        quant = dict(residual=ALL_LAYERS) if cfg.recipe in CPU_RECIPES else {}  # calibrated models, small margins: a second int8 pass everywhere (08_deploy)
         paths = export_model(resolve_model(base), adapter, out/'export', metrics=summary['eval'].get('fine-tuned'), max_length=cfg.max_length,
-                             calibration_items=train_items[-16:], check_items=dev_items, reference_labels=ref)
+                             calibration_items=train_items[-16:], check_items=dev_items, reference_labels=ref, **quant)
         item = dev_items[0]
         pred = OnnxPredictor(paths['onnx_int8']).predict_batch([item])[0]  # the evaluation's prompt, sections and all
         q = json.loads((paths['onnx_int8']/EXPORT_META).read_text())

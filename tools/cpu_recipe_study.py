@@ -15,7 +15,7 @@ last-layer inputs computed once (`last_layer_inputs`, about 3.5 minutes at 256 t
 `train_last_layer`; the chosen setting then runs on folds 5-9 (`last_layer_grid` in the record).
 
     HF_HUB_OFFLINE=1 python tools/cpu_recipe_study.py [--lengths 256,384,512] [--out results/cpu_recipe_cv.json] [--check 0 [--check_only]]
-    HF_HUB_OFFLINE=1 python tools/cpu_recipe_study.py --last_layer     # the last_layer grid, added to --out
+    HF_HUB_OFFLINE=1 python tools/cpu_recipe_study.py --last_layer [--epochs 1,2,4,8,16 --powers 0,0.75]   # the last_layer grid, added to --out
 """
 import argparse, itertools, json, os, platform, shlex, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -197,21 +197,28 @@ def main():
     ap.add_argument('--layers', action='store_true', help='screen the truncated head (decoder layers kept x L2 pull) on folds 0-4, added to --out')
     ap.add_argument('--states', default=os.path.expanduser('~/.cache/medqa_nb/layer_states'), help='--layers: cache of the per-layer states')
     ap.add_argument('--last_layer', action='store_true', help="the last_layer recipe's epochs x class weights on folds 0-4 (the chosen one on 5-9 too), added to --out")
+    ap.add_argument('--epochs', default=','.join(map(str, LL_EPOCHS)), help='--last_layer: epochs to screen (settings already in --out are kept)')
+    ap.add_argument('--powers', default=','.join(f'{p:g}' for p in LL_POWERS), help='--last_layer: class-weight powers to screen')
     a = ap.parse_args()
     from medqa_nb.core import atomic_write
     out = Path(a.out); old = json.loads(out.read_text()) if out.is_file() else {}
     if a.last_layer:  # the main job's recipe: screened on folds 0-4 by the same rule, against the zero-shot model at 256 tokens
-        ll, states_s, fit_s = last_layer_study(old['runs'], a.states)
+        grid = old.get('last_layer_grid', {}); ll = grid.get('runs', {})
+        todo = [(e, p) for e in map(int, a.epochs.split(',')) for p in map(float, a.powers.split(','))
+                if f'last-layer-256-e{e}-cp{p:g}' not in ll]  # settings screened before are kept
+        new, states_s, fit_s = last_layer_study(old['runs'], a.states, settings=todo) if todo else ({}, None, None)
+        ll.update(new)
         best = choose({**ll, 'zero-shot-256': old['runs']['zero-shot-256']}, 'last-layer-')
-        if best:
+        if best and len(ll[best]['folds']) < 10:
             e, p = (float(x[1:] if x[0] == 'e' else x[2:]) for x in best.split('-')[3:5])
             ll[best]['folds'].update(last_layer_study(old['runs'], a.states, folds=range(5, 10), settings=[(int(e), p)])[0][best]['folds'])
         for n in ['zero-shot-256', old['chosen'], *([best] if best else [])]:
             r = {**old['runs'], **ll}[n]; ks = [s for s in (('0-4', range(5)), ('5-9', range(5, 10))) if all(k in r['folds'] or str(k) in r['folds'] for k in s[1])]
             print(f"{n}: " + '  '.join(f"{s} acc {mean(r, k, 'accuracy'):.3f} F1 {mean(r, k, 'macro_f1'):.3f}" for s, k in ks))
+        settings = sorted({(int(n.split('-')[3][1:]), float(n.split('-')[4][2:])) for n in ll})
         old['last_layer_grid'] = dict(chosen=best, by='macro-F1 on folds 0-4 among the last_layer settings whose accuracy there is >= the zero-shot model at 256 tokens', folds=list(range(5)), runs=ll,
-                                      epochs=list(LL_EPOCHS), class_powers=list(LL_POWERS), learning_rate=1e-3, batch_size=16,
-                                      states_s=states_s, fit_s_mean=fit_s,
+                                      epochs=sorted({e for e, _ in settings}), class_powers=sorted({p for _, p in settings}), learning_rate=1e-3, batch_size=16,
+                                      states_s=grid.get('states_s') or states_s, fit_s_mean=grid.get('fit_s_mean') or fit_s,
                                       device=f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores; {cpu_flags()})")
         atomic_write(out, json.dumps(old, indent=1)); print(f'wrote {out}'); return
     if a.layers:  # the truncated head: screened on folds 0-4 beside the record's full-depth rows, the choice made again
