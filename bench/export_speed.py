@@ -35,7 +35,7 @@ def main():
     a = ap.parse_args()
     import onnx, torch, transformers
     import medqa_nb.onnx_graphs as G, medqa_nb.deploy as D, medqa_nb.pipeline as P
-    from medqa_nb.train import TrainConfig, split_for, model_source
+    from medqa_nb.train import CPU_RECIPES, TrainConfig, split_for, model_source
     from medqa_nb.modeling import EMBEDDED, resolve_model
     export = D.export_model
     for name in ('merge_adapter', 'export_onnx', 'export_scoring_graph', 'smooth_activations', 'quantize_onnx', '_gptq_for',
@@ -64,10 +64,13 @@ def main():
         ref = dict(reference_labels=[r['preds'][str(it['pmid'])] for it in dev])
     TIMES.clear(); CALLS.clear()
     t0 = time.perf_counter()
+    run_cfg = Path(a.run_dir)/'config.json'
+    recipe = json.loads(run_cfg.read_text()).get('recipe') if run_cfg.is_file() else None
+    quant = dict(residual=G.ALL_LAYERS) if recipe in CPU_RECIPES else {}
     # the export block of medqa_nb.pipeline.pipeline
     train_items, dev_items = P.split_for(cfg)
     paths = timed('export', export)(resolve_model(base), adapter, out, metrics=None, max_length=cfg.max_length,
-                                   calibration_items=train_items[-16:], check_items=dev_items, **ref)
+                                   calibration_items=train_items[-16:], check_items=dev_items, **ref, **quant)
     pred = D.OnnxPredictor(paths['onnx_int8']).predict_batch([dev_items[0]])[0]
     q = json.loads((paths['onnx_int8']/G.EXPORT_META).read_text())
     speed = q.get('speed')
