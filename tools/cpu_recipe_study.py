@@ -16,6 +16,7 @@ last-layer inputs computed once (`last_layer_inputs`, about 3.5 minutes at 256 t
 
     HF_HUB_OFFLINE=1 python tools/cpu_recipe_study.py [--lengths 256,384,512] [--out results/cpu_recipe_cv.json] [--check 0 [--check_only]]
     HF_HUB_OFFLINE=1 python tools/cpu_recipe_study.py --last_layer [--epochs 1,2,4,8,16 --powers 0,0.75]   # the last_layer grid, added to --out
+    HF_HUB_OFFLINE=1 python tools/cpu_recipe_study.py --last_layer --epochs 3,4,5,6 --powers 0.25,0.5,0.75  # the second, finer grid (06_training)
 """
 import argparse, itertools, json, os, platform, shlex, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -112,7 +113,7 @@ def last_layer_study(runs, states_dir, L=256, folds=range(5), settings=None):
     """The `last_layer` recipe's epochs and class weights (`LL_EPOCHS` x `LL_POWERS`) on `folds`, from the 500 items'
     last-layer inputs computed once (cached in `states_dir`); each fold fits the last layer, final norm and label rows
     from the pretrained ones (`fit_last_layer`, as `train_last_layer` does) and scores its fold (`last_layer_logits`).
-    Returns {name: run}, the states' seconds and each fit's seconds."""
+    Returns {name: run}, the states' seconds (None when read from the cache) and a fold's fit's mean seconds."""
     import copy, torch
     from medqa_nb.data import make_example
     from medqa_nb.evaluate import label_token_ids
