@@ -226,7 +226,6 @@ class _AugmentCache:
         merge_json(self.path, {**self.hits, **self.new})  # another process may have added some
         self.hits.update(self.new); self.new = {}
 
-
 # %% ../nbs/04_augmentation.ipynb #76704cf7
 def augment_items(items:list[dict], # schema records: the training split only
                   ops:list[str]|str, # operations: some of `AUG_OPS`, a comma-separated string, or 'all'

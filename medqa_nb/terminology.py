@@ -508,5 +508,5 @@ def normalize_items(items:list[dict], # PubMedQA schema records
             n = normalize_item(it, expand=expand, preferred_names=preferred_names)
             new[k] = {'question': n['question'], 'contexts': n['contexts']}
         out.append({**it, **(hits.get(k) or new[k])})
-    if new: merge_json(path, {**hits, **new})
+    if new: merge_json(path, new)  # re-read before writing: keeps what another process added
     return out
