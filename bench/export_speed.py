@@ -9,7 +9,7 @@ RUN_DIR is a `medqa-train` output folder (its adapter/ is exported), e.g. from
 `medqa-train --recipe last_layer --max_length 256 --batch_size 16 --augment '' --save_steps 0 --output_dir RUN_DIR`.
 As the main job on a CPU, the int8 check compares with the fine-tuned model's fp32 labels from the evaluation step (run
 here first, not timed); `--reference onnx` has the fp32 export score them instead."""
-import argparse, collections, functools, json, os, sys, time
+import argparse, collections, dataclasses, functools, json, os, sys, time
 from pathlib import Path
 
 TIMES, CALLS = collections.defaultdict(float), collections.Counter()
@@ -35,7 +35,7 @@ def main():
     a = ap.parse_args()
     import onnx, torch, transformers
     import medqa_nb.onnx_graphs as G, medqa_nb.deploy as D, medqa_nb.pipeline as P
-    from medqa_nb.train import CPU_RECIPES, TrainConfig, split_for, model_source
+    from medqa_nb.train import TrainConfig, split_for, model_source
     from medqa_nb.modeling import EMBEDDED, resolve_model
     export = D.export_model
     for name in ('merge_adapter', 'export_onnx', 'export_scoring_graph', 'smooth_activations', 'quantize_onnx', '_gptq_for',
@@ -66,7 +66,7 @@ def main():
     t0 = time.perf_counter()
     run_cfg = Path(a.run_dir)/'config.json'
     recipe = json.loads(run_cfg.read_text()).get('recipe') if run_cfg.is_file() else None
-    quant = dict(residual=G.ALL_LAYERS) if recipe in CPU_RECIPES else {}
+    quant = P.int8_options(dataclasses.replace(cfg, recipe=recipe) if recipe else cfg)
     # the export block of medqa_nb.pipeline.pipeline
     train_items, dev_items = P.split_for(cfg)
     paths = timed('export', export)(resolve_model(base), adapter, out, metrics=None, max_length=cfg.max_length,

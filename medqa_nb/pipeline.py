@@ -15,7 +15,7 @@ from .train import (CPU_RECIPES, TrainConfig, train, split_for, model_source, ev
 
 # %% auto #0
 __all__ = ['CV_HEADER', 'CV_DEFAULTS', 'CPU_SCHEDULE', 'cv_fold', 'cv_summary', 'cv_row', 'cross_validate', 'cv_main',
-           'pipeline_config', 'pipeline', 'pipeline_main']
+           'int8_options', 'pipeline_config', 'pipeline', 'pipeline_main']
 
 # %% ../nbs/09_pipeline.ipynb #45ac58ea
 def cv_fold(cfg:TrainConfig, # the study's config; its `output_dir` is the study folder
@@ -107,6 +107,13 @@ def cv_main(argv:list|None=None):
     s = cross_validate(cfg)
     if s: print(CV_HEADER + '\n' + cv_row(Path(cfg.output_dir).name, s))
 
+# %% ../nbs/09_pipeline.ipynb #3ac63474
+def int8_options(cfg:TrainConfig, # the run's config
+                ) -> dict:
+    "`export_model`'s extra int8 arguments for a run: a second int8 pass in every projection for the CPU recipes' calibrated models."
+    from medqa_nb.onnx_graphs import ALL_LAYERS
+    return dict(residual=ALL_LAYERS) if cfg.recipe in CPU_RECIPES else {}
+
 # %% ../nbs/09_pipeline.ipynb #3cb0977a
 CPU_SCHEDULE = dict(recipe='last_layer', max_length=256, batch_size=16, augment='', save_steps=0)  # the main job without a GPU
 
@@ -120,7 +127,7 @@ def pipeline(cfg:TrainConfig) -> dict:
     t = time.time(); m = train(cfg); times['train_s'] = round(time.time() - t, 1)
     t = time.time(); results = evaluate_run(cfg); times['eval_s'] = round(time.time() - t, 1)
     summary = dict(train=m, eval={r['name']: {k: r['metrics'][k] for k in ('accuracy', 'macro_f1')} for r in results})
-    try: from medqa_nb.deploy import ALL_LAYERS, EXPORT_META, OnnxPredictor, export_model
+    try: from medqa_nb.deploy import EXPORT_META, OnnxPredictor, export_model
     except ImportError: export_model = None
     if export_model is not None:
         t = time.time()
@@ -129,9 +136,8 @@ def pipeline(cfg:TrainConfig) -> dict:
         # int8: activations smoothed and weights rounded (GPTQ) on 16 training prompts; it must keep fp32's labels on the dev split (else a guard, else blockwise)
         tuned = next((r for r in results if r['name'] == 'fine-tuned'), None)  # on a CPU the evaluation scored this model in fp32, on the same prompts
         ref = [tuned['preds'][str(it['pmid'])] for it in dev_items] if tuned and not _on_gpu() else None
-        quant = dict(residual=ALL_LAYERS) if cfg.recipe in CPU_RECIPES else {}  # calibrated models, small margins: a second int8 pass everywhere (08_deploy)
         paths = export_model(resolve_model(base), adapter, out/'export', metrics=summary['eval'].get('fine-tuned'), max_length=cfg.max_length,
-                             calibration_items=train_items[-16:], check_items=dev_items, reference_labels=ref, **quant)
+                             calibration_items=train_items[-16:], check_items=dev_items, reference_labels=ref, **int8_options(cfg))
         item = dev_items[0]
         pred = OnnxPredictor(paths['onnx_int8']).predict_batch([item])[0]  # the evaluation's prompt, sections and all
         q = json.loads((paths['onnx_int8']/EXPORT_META).read_text())
