@@ -25,7 +25,8 @@ __all__ = ['DEEPSPEED_CONFIGS', 'RECIPES', 'CPU_RECIPES', 'FULL_FT_MAX_PARAMS', 
            'resolve_recipe', 'split_for', 'sft_dataset', 'sft_config', 'build_trainer', 'complete_checkpoints',
            'resume_path', 'save_final', 'train', 'left_padded', 'last_token_states', 'truncate_layers', 'cut_to_depth',
            'class_weights', 'fit_label_head', 'train_label_head', 'last_layer_inputs', 'last_layer_logits',
-           'fit_last_layer', 'train_last_layer', 'model_source', 'evaluate_run', 'train_main']
+           'fit_last_layer', 'train_last_layer', 'label_loss', 'label_loss_setup', 'model_source', 'evaluate_run',
+           'train_main']
 
 # %% ../nbs/06_training.ipynb #875b1611
 @dataclass
@@ -45,6 +46,9 @@ class TrainConfig(DataArgs):
     batch_tokens: int|None = None # a GPU batch's budget in padded tokens, cut to what the card holds; default: `TOKEN_BUDGET`
     answer_style: Literal['label', 'explain'] = 'label' # 'label' (the word) or 'explain' (the word and the conclusion)
     balance: Literal['oversample', 'none'] = 'oversample' # class balance of the training items
+    loss: Literal['lm', 'label'] = 'lm' # 'lm': next-token cross-entropy on the answer tokens (trl's); 'label': cross-entropy over the three labels at the answer's position (`label_loss`)
+    logit_adjust: float = 0. # the label loss: tau of the logit adjustment (Menon et al. 2021), tau * log(training label shares) added to the logits in training; needs --balance none
+    label_smoothing: float = 0. # the label loss: label smoothing over the three labels
     augment: str = 'all' # augmentation ops for the training items (04_augmentation): 'all', or e.g. 'synonym,mask'; 'none' or '' for none
     augment_p: float = 0.15 # share of recognized terms each op rewrites
     augment_copies: int = 1 # augmented variants per training item
@@ -95,6 +99,16 @@ def check(self:TrainConfig):
     need(self.peft_method in (None, *PEFT_METHODS), 'peft_method', self.peft_method, f"one of {PEFT_METHODS}")
     need(self.answer_style in ANSWER_STYLES, 'answer_style', self.answer_style, f"one of {ANSWER_STYLES}")
     need(self.balance in ('oversample', 'none'), 'balance', self.balance, "'oversample' or 'none'")
+    need(self.loss in ('lm', 'label'), 'loss', self.loss, "'lm' or 'label'")
+    need(finite(self.logit_adjust) and self.logit_adjust >= 0, 'logit_adjust', self.logit_adjust, 'a number >= 0')
+    check_share('label_smoothing', self.label_smoothing, lo_open=False)
+    if self.loss == 'lm':
+        for k in ('logit_adjust', 'label_smoothing'): need(not getattr(self, k), k, getattr(self, k), '0 unless --loss label')
+    else:
+        need(self.answer_style == 'label', 'loss', self.loss, "'lm' with --answer_style explain (the label loss reads the label only)")
+        need(self.recipe not in CPU_RECIPES, 'loss', self.loss, f"'lm' with --recipe {self.recipe} (its fit has its own loss)")
+    need(not self.logit_adjust or self.balance == 'none', 'logit_adjust', self.logit_adjust,
+         '0 with --balance oversample (oversampled labels have equal shares, so the adjustment is void): add --balance none')
     need(self.max_steps == -1 or self.max_steps >= 1, 'max_steps', self.max_steps, '-1 (use epochs) or an integer >= 1')
     check_share('warmup_ratio', self.warmup_ratio, lo_open=False)
     for k in ('batch_size', 'grad_accum', 'eval_batch_size', 'lora_r', 'logging_steps', 'batch_tokens'):
@@ -282,7 +296,17 @@ def build_trainer(cfg:TrainConfig, # a resolved config (`resolve_recipe`)
     model = load_model(cfg.model_name, method, dtype if method else torch.float32, _device_map(cfg))
     if not method: cut_to_depth(model, cfg.head_depth)
     peft = lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout) if cfg.use_peft else None
-    return SFTTrainer(model=model, args=args, train_dataset=train_ds, processing_class=tok, peft_config=peft)
+    kw = dict(model=model, args=args, train_dataset=train_ds, processing_class=tok, peft_config=peft)
+    if cfg.loss == 'lm': return SFTTrainer(**kw)
+    setup = label_loss_setup(cfg, train_ds, tok)
+    class LabelLossTrainer(SFTTrainer):
+        "trl's trainer with `label_loss`: a mean over the batch's items, which the trainer divides by the accumulation steps."
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss = label_loss(model, inputs, **setup)
+            return (loss, None) if return_outputs else loss
+    trainer = LabelLossTrainer(**kw)
+    trainer.model_accepts_loss_kwargs = False  # no token count is passed: the loss is not a per-token sum
+    return trainer
 
 # %% ../nbs/06_training.ipynb #ac946e63
 def complete_checkpoints(output_dir) -> list[Path]:
@@ -582,6 +606,42 @@ def train_last_layer(cfg:TrainConfig, # a resolved config (`recipe='last_layer'`
         return dict(train_loss=r['loss'][-1], loss_per_epoch=r['loss'], global_step=r['steps'], cache_s=round(t1 - t, 1),
                     train_samples_per_second=round(len(prompts) * int(cfg.epochs) / max(time.time() - t1, 1e-9), 1))
     return _frozen_fit(cfg, train_items, tok, out, fit)
+
+# %% ../nbs/06_training.ipynb #bf3b023a
+def label_loss(model, # the causal LM in training (a PEFT model around one too)
+               inputs:dict, # a collated batch: input_ids, attention_mask, labels (-100 on the prompt)
+               label_ids, # each label's token, `LABELS` order (`label_loss_setup`)
+               adjust=None, # added to the three logits in training (the logit adjustment, tau * log label shares); None: nothing
+               smoothing:float=0., # label smoothing over the three labels
+              ):
+    "Cross-entropy over the three labels at the answer's position: the final state times the label rows, as scoring reads them."
+    import torch, torch.nn.functional as F
+    ids, lab = inputs['input_ids'], inputs['labels']
+    label_ids = torch.as_tensor(label_ids, device=ids.device)
+    first = (lab != -100).int().argmax(1)  # each row's first answer token
+    rows = torch.arange(len(ids), device=ids.device)
+    hit = ids[rows, first, None] == label_ids
+    if not bool(hit.any(1).all()):
+        raise ValueError(f"--loss label: a batch row's answer does not start with a label token {label_ids.tolist()} "
+                         f"(answers start with {ids[rows, first].tolist()})")
+    h = model.get_decoder()(input_ids=ids, attention_mask=inputs.get('attention_mask')).last_hidden_state[rows, first - 1]
+    logits = model.get_output_embeddings()(h)[:, label_ids].float()
+    if adjust is not None: logits = logits + torch.as_tensor(adjust, device=logits.device)
+    return F.cross_entropy(logits, hit.int().argmax(1), label_smoothing=smoothing)
+
+def label_loss_setup(cfg:TrainConfig, # a resolved config with `loss='label'`
+                     train_ds, # prompt/completion rows (`sft_dataset`)
+                     tok, # the model's tokenizer
+                    ) -> dict:
+    "`label_loss`'s arguments for a run: the label tokens after the first prompt; the adjustment from the training labels' shares."
+    import torch
+    lab = label_token_ids(tok, train_ds[0]['prompt'])
+    need(all(len(l) == 1 for l in lab), 'loss', cfg.loss, f"'lm' for this tokenizer (--loss label needs labels of one token each, not {lab})")
+    n = Counter(train_ds['completion'])
+    share = torch.tensor([max(n[l], 1) / len(train_ds) for l in LABELS])
+    return dict(label_ids=[l[0] for l in lab], adjust=cfg.logit_adjust * share.log() if cfg.logit_adjust else None,
+                smoothing=cfg.label_smoothing)
+
 
 # %% ../nbs/06_training.ipynb #f681fafb
 def model_source(output_dir:str|Path, # a run folder

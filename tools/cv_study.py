@@ -10,6 +10,7 @@ operations, spread over the GPUs of one machine (several runs per GPU: the embed
     python tools/cv_study.py normalize    [--out runs/study]   # the default with --normalize_terms, against the seeds' runs
     python tools/cv_study.py lora         [--out runs/study]   # LoRA r=16 instead of full fine-tuning, against the seeds' runs
     python tools/cv_study.py copies       [--out runs/study]   # two augmented variants per item (--augment_copies 2), against the seeds' runs
+    python tools/cv_study.py loss         [--out runs/study] --select macro_f1   # the label loss (--loss label), against the seeds' runs
     python tools/cv_study.py prepare      # CPU: augment the 500 items once per operation, into the augmentation cache
     python tools/cv_study.py prepare --normalize   # CPU: normalize the 500 items, then augment the normalized ones ('all')
     python tools/cv_study.py summary      [--out runs/study]   # tables (with the rare-disease slice where spaCy is installed)
@@ -52,8 +53,12 @@ NORMALIZE = {'auto-norm': ['--normalize_terms']}
 LORA = {'lora-r16': ['--recipe', 'qlora', '--peft_method', 'lora']}
 # Two augmented variants of each training item instead of one (augmentation is the lever that moved the CV), against the seeds' runs.
 COPIES = {'auto-copies2': ['--augment_copies', '2']}
-VS_SEEDS = {'normalize': NORMALIZE, 'lora': LORA, 'copies': COPIES}  # one-run studies: chosen against the seeds' runs on folds 0-4, then held or not on folds 5-9
-RUNS = {**RECIPES, **SPEED, **CPU, **SEEDS, **DEPTH, **NORMALIZE, **LORA, **COPIES}
+# The label loss (`--loss label`: cross-entropy over the three labels at the answer's position): plain, logit-adjusted for the
+# training labels' shares instead of oversampling (tau 1), label-smoothed; chosen on folds 0-4 against the seeds' runs.
+LOSS = {'auto-label': ['--loss', 'label'], 'auto-label-la1': ['--loss', 'label', '--balance', 'none', '--logit_adjust', '1'],
+        'auto-label-ls0.1': ['--loss', 'label', '--label_smoothing', '0.1']}
+VS_SEEDS = {'normalize': NORMALIZE, 'lora': LORA, 'copies': COPIES, 'loss': LOSS}  # studies: chosen against the seeds' runs on folds 0-4, then held or not on folds 5-9
+RUNS = {**RECIPES, **SPEED, **CPU, **SEEDS, **DEPTH, **NORMALIZE, **LORA, **COPIES, **LOSS}
 AUG_OPS = ('synonym', 'mask', 'abbrev', 'all')
 
 def run_args(name):
@@ -235,37 +240,42 @@ def seeds_report(out, export):
     return rec
 
 def vs_seeds_report(out, export, study, ref='results/seeds_cv.json'):
-    """A one-run study's record ('normalize', 'lora', 'copies'): its run's per-fold metrics (the folds finished, per-class F1 included), paired on the same
-    folds with the seeds study's committed runs (`ref`): 'auto' (seed 42) and the three seeds' mean ('one model'); the choice
-    on folds 0-4 by macro-F1 between the run and one model, and whether it held on folds 5-9; the run's summary once all ten folds are finished."""
+    """A study's record against the seeds' runs ('normalize', 'lora', 'copies', 'loss'): each run's per-fold metrics (the folds
+    finished, per-class F1 included); the choice on folds 0-4 by macro-F1 among the runs and one model (the seeds study's
+    committed runs, `ref`: their mean); the best run's paired differences with 'auto' (seed 42) and one model on the same
+    folds, whether it held against one model on folds 5-9, and its summary once all ten folds are finished."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from medqa_nb.core import atomic_write
     from medqa_nb.pipeline import cv_summary, _rare_slice
-    n, seeds, ms = runs_for(study, out)[0], runs_for('seeds', out), ('accuracy', 'macro_f1', 'maybe_f1')
-    fs = {k: json.loads(p.read_text())['metrics'] for k in range(10) if (p := Path(out)/n/f'fold{k}'/'cv_fold.json').is_file()}
-    folds = {k: {m: f[m] for m in ('accuracy', 'macro_f1', 'pred_counts')} | {'maybe_f1': f['per_class']['maybe']['f1'],
-             'per_class_f1': {l: c['f1'] for l, c in f['per_class'].items()}} for k, f in fs.items()}
+    names, seeds, ms = runs_for(study, out), runs_for('seeds', out), ('accuracy', 'macro_f1', 'maybe_f1')
+    runs = {}
+    for n in names:
+        fs = {k: json.loads(p.read_text())['metrics'] for k in range(10) if (p := Path(out)/n/f'fold{k}'/'cv_fold.json').is_file()}
+        runs[n] = {k: {m: f[m] for m in ('accuracy', 'macro_f1', 'pred_counts')} | {'maybe_f1': f['per_class']['maybe']['f1'],
+                   'per_class_f1': {l: c['f1'] for l, c in f['per_class'].items()}} for k, f in fs.items()}
     sd = json.loads((Path(__file__).resolve().parents[1]/ref).read_text())['runs']
     mean = lambda xs: sum(xs) / len(xs)
     base = {'auto (seed 42)': {k: sd[seeds[0]]['folds'][str(k)] for k in range(10)},
             'one model': {k: {m: mean([sd[s]['folds'][str(k)][m] for s in seeds]) for m in ms} for k in range(10)}}
-    paired = {b: {'folds': sorted(fs)} | {m: {'mean_diff': round(mean([folds[k][m] - v[k][m] for k in fs]), 4) if fs else None,
-                                              'per_fold': {k: round(folds[k][m] - v[k][m], 4) for k in fs}} for m in ms}
+    score = {n: mean([f[k]['macro_f1'] for k in range(5)]) for n, f in runs.items() if all(k in f for k in range(5))}
+    best = max(score, key=score.get) if score else names[0]  # the study's run that goes on to folds 5-9
+    if score: score['one model'] = mean([base['one model'][k]['macro_f1'] for k in range(5)])
+    folds = runs[best]
+    paired = {b: {'folds': sorted(folds)} | {m: {'mean_diff': round(mean([folds[k][m] - v[k][m] for k in folds]), 4) if folds else None,
+                                                 'per_fold': {k: round(folds[k][m] - v[k][m], 4) for k in folds}} for m in ms}
               for b, v in base.items()}
-    score = {n: mean([folds[k]['macro_f1'] for k in range(5)]), 'one model': mean([base['one model'][k]['macro_f1'] for k in range(5)])} \
-        if all(k in fs for k in range(5)) else {}
-    hold = [k for k in range(5, 10) if k in fs]  # the estimate: the chosen run against one model on folds 5-9
+    hold = [k for k in range(5, 10) if k in folds]  # the estimate: the best run against one model on folds 5-9
     diff = {m: round(mean([folds[k][m] - base['one model'][k][m] for k in hold]), 4) for m in ms} if len(hold) == 5 else None
     chosen = max(score, key=score.get) if score else None
-    rec = dict(chosen=chosen, by='macro_f1', folds=list(range(5)), scores=score, reference=ref,
-               holdout=dict(folds=hold, vs='one model', mean_diff=diff, held=diff['macro_f1'] >= 0 if diff and chosen == n else None),
-               runs={n: {'command': command(n, 'runs/study'), 'folds': folds}}, paired=paired,
-               summary=cv_summary(Path(out)/n, _rare_slice()) if len(fs) == 10 else None)
+    rec = dict(chosen=chosen, by='macro_f1', folds=list(range(5)), scores=score, reference=ref, best=best,
+               holdout=dict(folds=hold, vs='one model', mean_diff=diff, held=diff['macro_f1'] >= 0 if diff and chosen == best else None),
+               runs={n: {'command': command(n, 'runs/study'), 'folds': f} for n, f in runs.items()}, paired=paired,
+               summary=cv_summary(Path(out)/best, _rare_slice()) if len(folds) == 10 else None)
     atomic_write(export, json.dumps(rec, indent=1))
     for b, v in paired.items():
-        print(f"{n} - {b}, folds {v['folds']}: " + ', '.join(f"{m} {v[m]['mean_diff']:+.3f}" for m in ms if v[m]['mean_diff'] is not None))
+        print(f"{best} - {b}, folds {v['folds']}: " + ', '.join(f"{m} {v[m]['mean_diff']:+.3f}" for m in ms if v[m]['mean_diff'] is not None))
     print(f'wrote {export}: chosen on folds 0-4: {rec["chosen"]} ({", ".join(f"{k} {x:.3f}" for k, x in score.items())}); '
-          f'folds 5-9 against one model: {diff}, held: {rec["holdout"]["held"]}')
+          f'folds 5-9, {best} against one model: {diff}, held: {rec["holdout"]["held"]}')
     return rec
 
 def prepare(seeds='42', normalize=False):
@@ -290,7 +300,7 @@ def prepare(seeds='42', normalize=False):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('study', choices=['recipes', 'augmentation', 'speed', 'cpu', 'seeds', 'depth', 'normalize', 'lora', 'copies', 'combine', 'prepare', 'summary', 'priors', 'commands'])
+    ap.add_argument('study', choices=['recipes', 'augmentation', 'speed', 'cpu', 'seeds', 'depth', 'normalize', 'lora', 'copies', 'loss', 'combine', 'prepare', 'summary', 'priors', 'commands'])
     ap.add_argument('--out', default='runs/study')
     ap.add_argument('--base', default='auto', help="augmentation: the recipe to augment ('auto': the best by macro-F1)")
     ap.add_argument('--slots', type=int, default=3, help='runs at a time per GPU')
