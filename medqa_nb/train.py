@@ -302,7 +302,8 @@ def build_trainer(cfg:TrainConfig, # a resolved config (`resolve_recipe`)
     class LabelLossTrainer(SFTTrainer):
         "trl's trainer with `label_loss`: a mean over the batch's items, which the trainer divides by the accumulation steps."
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            loss = label_loss(model, inputs, **setup)
+            with self.accelerator.autocast():  # the run's mixed precision: accelerate casts inside the model's forward, which the decoder call skips
+                loss = label_loss(model, inputs, **setup)
             return (loss, None) if return_outputs else loss
     trainer = LabelLossTrainer(**kw)
     trainer.model_accepts_loss_kwargs = False  # no token count is passed: the loss is not a per-token sum

@@ -250,9 +250,10 @@ def vs_seeds_report(out, export, study, ref='results/seeds_cv.json'):
     names, seeds, ms = runs_for(study, out), runs_for('seeds', out), ('accuracy', 'macro_f1', 'maybe_f1')
     runs = {}
     for n in names:
-        fs = {k: json.loads(p.read_text())['metrics'] for k in range(10) if (p := Path(out)/n/f'fold{k}'/'cv_fold.json').is_file()}
-        runs[n] = {k: {m: f[m] for m in ('accuracy', 'macro_f1', 'pred_counts')} | {'maybe_f1': f['per_class']['maybe']['f1'],
-                   'per_class_f1': {l: c['f1'] for l, c in f['per_class'].items()}} for k, f in fs.items()}
+        fs = {k: json.loads(p.read_text()) for k in range(10) if (p := Path(out)/n/f'fold{k}'/'cv_fold.json').is_file()}
+        runs[n] = {k: {m: f['metrics'][m] for m in ('accuracy', 'macro_f1', 'pred_counts')} | {'maybe_f1': f['metrics']['per_class']['maybe']['f1'],
+                   'per_class_f1': {l: c['f1'] for l, c in f['metrics']['per_class'].items()}}
+                   | {m: f.get('train', {}).get(m) for m in ('train_samples_per_second', 'peak_memory_gb', 'device')} for k, f in fs.items()}
     sd = json.loads((Path(__file__).resolve().parents[1]/ref).read_text())['runs']
     mean = lambda xs: sum(xs) / len(xs)
     base = {'auto (seed 42)': {k: sd[seeds[0]]['folds'][str(k)] for k in range(10)},
