@@ -99,10 +99,11 @@ def worker(a):
     runs, t_end, folds = a.runs.split(','), float(a.t_end), [int(k) for k in a.folds.split(',')]
     jobs = ([(n, k) for n in runs for k in folds] if a.run_major else  # the chosen run's folds first
             [(n, k) for k in folds for n in runs])                       # fold-major: every run advances together
+    longest = 45  # seconds a fold takes at most, as seen so far: no fold starts that would end after the deadline
     for n, k in jobs:
         d = Path(a.out)/n; d.mkdir(parents=True, exist_ok=True)
         if (d/f'fold{k}'/'cv_fold.json').is_file(): continue
-        if time.time() > t_end - 45: print(f'[slot {a.slot}] deadline: stopping', flush=True); break
+        if time.time() > t_end - longest: print(f'[slot {a.slot}] deadline: stopping', flush=True); break
         try: os.close(os.open(d/f'fold{k}.claim', os.O_CREAT | os.O_EXCL))
         except FileExistsError: continue
         t = time.time()
@@ -113,6 +114,7 @@ def worker(a):
         except Exception as e:
             import traceback; traceback.print_exc()
             (d/f'fold{k}.error').write_text(repr(e)); print(f'[slot {a.slot}] {n} fold{k}: FAILED {e!r}', flush=True)
+        longest = max(longest, time.time() - t)
         gc.collect(); torch.cuda.empty_cache()
 
 def report(out, study, export):
@@ -305,7 +307,7 @@ def main():
     ap.add_argument('--out', default='runs/study')
     ap.add_argument('--base', default='auto', help="augmentation: the recipe to augment ('auto': the best by macro-F1)")
     ap.add_argument('--slots', type=int, default=3, help='runs at a time per GPU')
-    ap.add_argument('--deadline', type=float, default=540, help='seconds; no fold starts within 45 s of it')
+    ap.add_argument('--deadline', type=float, default=540, help='seconds; no fold starts that would end after it (judged by the longest fold so far, 45 s before the first)')
     ap.add_argument('--extra', default='', help='flags added to every run (a smoke test: a tiny model, --max_steps 1)')
     ap.add_argument('--export', default=None, help='summary: also write the summaries to this JSON file')
     ap.add_argument('--seeds', default='42', help='prepare: augmentation seeds, comma-separated (the seeds study needs 42,1,2)')
