@@ -643,7 +643,6 @@ def label_loss_setup(cfg:TrainConfig, # a resolved config with `loss='label'`
     return dict(label_ids=[l[0] for l in lab], adjust=cfg.logit_adjust * share.log() if cfg.logit_adjust else None,
                 smoothing=cfg.label_smoothing)
 
-
 # %% ../nbs/06_training.ipynb #f681fafb
 def model_source(output_dir:str|Path, # a run folder
                  model_name:str=EMBEDDED, # the run's base model
