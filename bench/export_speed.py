@@ -80,12 +80,9 @@ def main():
     print('method', q['quantization']['method'], 'check', q.get('check'), 'guard', bool(q.get('guard')))
     print('speed', speed, 'sample', pred['label'])
     if a.json:
-        import platform, subprocess
-        from medqa_nb.core import atomic_write
-        info = open('/proc/cpuinfo').read() if Path('/proc/cpuinfo').is_file() else ''
-        name = next((l.split(':', 1)[1].strip() for l in info.splitlines() if l.startswith('model name')), platform.processor())
-        flags = sorted({f for l in info.splitlines() if l.startswith('flags') for f in l.split(':', 1)[1].split()}
-                       & {'avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_int8'})
+        import subprocess
+        from medqa_nb.core import atomic_write, cpu_info
+        cpu = cpu_info(); name, flags = cpu['name'], cpu['flags']
         commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
         atomic_write(a.json, json.dumps(dict(cpu=name, cores=os.cpu_count(), flags=flags, threads=torch.get_num_threads(), commit=commit,
                                              total_s=round(total, 1), steps={k: dict(s=round(v, 1), calls=CALLS[k]) for k, v in TIMES.items()},

@@ -23,15 +23,11 @@ on a shared machine hits all backends alike; ONNX Runtime's idle threads do not 
 do not take the cores from the backend that runs next. `--extra N` also checks label agreement (PyTorch vs the int8 per_token rows) on N
 items of the training split (the official test split is not in ../shared/data); no timing there. The export smooths
 activation outliers (`smooth_activations`) on `--calibration` prompts from the end of the training split (0: none)."""
-import argparse, json, os, platform, shutil, sys, time
+import argparse, json, os, shutil, sys, time
 from pathlib import Path
 import numpy as np
 
 def size_mb(*files): return sum(Path(f).stat().st_size for f in files if Path(f).exists()) / 1e6
-
-def cpu_name():
-    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): return platform.processor()
 
 def main():
     ap = argparse.ArgumentParser()
@@ -47,6 +43,7 @@ def main():
     a = ap.parse_args()
     import torch, logging
     import medqa_nb.deploy as ex, medqa_nb.onnx_graphs as graphs
+    from medqa_nb.core import cpu_info
     if not a.spin:
         base_options = ex.session_options
         def quiet_options(*args, **kw):
@@ -112,7 +109,7 @@ def main():
             t = time.perf_counter(); logits[k].append(f(ids)); times[k].append(time.perf_counter() - t)
     n_tok = [len(x) for x in items]
     print(f"{a.n} dev items, prompt length {np.mean(n_tok):.0f} tokens (mean, max {max(n_tok)}), batch 1, {a.threads} threads, "
-          f"adapter: {a.adapter}\ncpu: {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__}, "
+          f"adapter: {a.adapter}\ncpu: {cpu_info()['text']}; torch {torch.__version__}, "
           f"onnxruntime {__import__('onnxruntime').__version__}")
     sizes = {'pytorch fp32': size_mb(Path(src)/'model.safetensors'), 'onnx fp32 generation graph': size_mb(out/'onnx'/'model.onnx'),
              **{k: size_mb(d/SCORING_GRAPH) for k, d in folders.items()}}

@@ -43,7 +43,7 @@ def main():
     import onnx, onnxruntime as ort
     from onnx import TensorProto as TP, helper as h, numpy_helper as nh
     from medqa_nb.onnx_graphs import quantize_per_token, SCORING_GRAPH
-    from medqa_nb.core import cache_dir
+    from medqa_nb.core import cache_dir, cpu_info
     src = Path(a.export or cache_dir()/'bench-export-random'/'onnx')
     if not (src/SCORING_GRAPH).is_file(): raise SystemExit(f"{src}: no {SCORING_GRAPH}; run bench/inference_speed.py first (or pass --export)")
     model = onnx.load(src/SCORING_GRAPH)
@@ -120,6 +120,6 @@ def main():
         r = times['fp32'] / times[name]
         print(f"bound for the whole graph with {name} matrix products: {1/(mm_share/r + rest):.2f}x ONNX fp32")
     print(f"bound with free matrix products (everything else as in fp32): {1/rest:.2f}x ONNX fp32")
-    print('cpu:', next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?'), f'{os.cpu_count()} cores; onnxruntime {ort.__version__}')
+    print(f"cpu: {cpu_info()['text']}; onnxruntime {ort.__version__}")
 
 if __name__ == '__main__': main()

@@ -13,18 +13,12 @@ import argparse, json, os, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 
-def cpu():
-    info = open('/proc/cpuinfo').read() if Path('/proc/cpuinfo').is_file() else ''
-    name = next((l.split(':', 1)[1].strip() for l in info.splitlines() if l.startswith('model name')), '?')
-    flags = sorted({f for l in info.splitlines() if l.startswith('flags') for f in l.split(':', 1)[1].split()}
-                   & {'avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_int8'})
-    return name, flags
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('run_dir'); ap.add_argument('--items', type=int, default=20); ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--max_length', type=int, default=256); ap.add_argument('--json', default=None)
     a = ap.parse_args()
+    from medqa_nb.core import cpu_info
     from medqa_nb.data import make_example
     from medqa_nb.train import TrainConfig, split_for
     from medqa_nb.deploy import OnnxPredictor, top_two_margin, margin_error
@@ -34,12 +28,11 @@ def main():
     fp32 = OnnxPredictor(src); tok = fp32.tok
     ids = lambda items: [tok(make_example(it, tok, a.max_length)['prompt'], add_special_tokens=False)['input_ids'] for it in items]
     cal, dv = tr[-16:], ids(dev)
-    c_ids = ids(cal)
+    c_ids, cal_prompts = ids(cal), [make_example(it, tok, a.max_length)['prompt'] for it in cal]
     c32, d32 = fp32.score_ids(c_ids), fp32.score_ids(dv)
     tmp, rec = Path(tempfile.mkdtemp()), {}
     preds = {}
     for name, res in (('RESIDUAL_LAYERS', RESIDUAL_LAYERS), ('ALL_LAYERS', ALL_LAYERS)):
-        cal_prompts = [make_example(it, tok, a.max_length)['prompt'] for it in cal]
         p = OnnxPredictor(quantize_onnx(src, tmp/name, method='per_token', calibration=cal_prompts, residual=res), guard=False)
         c8, d8 = p.score_ids(c_ids), p.score_ids(dv)
         ce, de = margin_error(c32, c8), margin_error(d32, d8)
@@ -57,8 +50,8 @@ def main():
             for n, p in preds.items(): t = time.perf_counter(); p.score_ids([x]); ms[n].append((time.perf_counter() - t) * 1000)
     for n in preds: rec[n]['p50_ms'] = round(float(np.median(ms[n])), 1)
     ratio = rec['ALL_LAYERS']['p50_ms'] / rec['RESIDUAL_LAYERS']['p50_ms']
-    name, flags = cpu()
-    print(f"{name} ({' '.join(flags)}), weight_max {int8_weight_max()}: ALL_LAYERS / RESIDUAL_LAYERS latency {ratio:.2f}x "
+    cpu = cpu_info(); name, flags = cpu['name'], cpu['flags']
+    print(f"{cpu['text']}, weight_max {int8_weight_max()}: ALL_LAYERS / RESIDUAL_LAYERS latency {ratio:.2f}x "
           f"({rec['ALL_LAYERS']['p50_ms']} vs {rec['RESIDUAL_LAYERS']['p50_ms']} ms, {a.items} items x {a.rounds} rounds)")
     if a.json:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

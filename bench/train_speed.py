@@ -27,7 +27,7 @@ callback synchronizes the device at every optimizer step, and the real tokens ar
 Results go to `--json` (written atomically, keyed by device); the table is printed last, with the device's name.
 """
 from __future__ import annotations
-import argparse, contextlib, gc, json, math, os, platform, shutil, sys, tempfile, time, traceback, warnings
+import argparse, contextlib, gc, json, math, os, shutil, sys, tempfile, time, traceback, warnings
 from pathlib import Path
 
 T_START = time.time()
@@ -35,27 +35,20 @@ MODEL = 'embedded'  # `--model`: the model of part (a); a tiny folder for smoke 
 def log(*a): print(f"[{time.time()-T_START:6.1f}s]", *a, flush=True)
 
 # ----------------------------------------------------------------------------------------------------------- device
-def cpu_name():
-    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): return platform.processor() or platform.machine()
-
-def cpu_flags():
-    try: fl = next(l.split(':', 1)[1].split() for l in open('/proc/cpuinfo') if l.startswith('flags'))
-    except (OSError, StopIteration): return []
-    return [f for f in ('avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'avx512_fp16', 'amx_bf16', 'amx_tile') if f in fl]
-
 
 def device_info(dev:str) -> dict:
     import torch, transformers, trl, peft
+    from medqa_nb.core import cpu_info
+    cpu = cpu_info()
     d = dict(device=dev, torch=torch.__version__, transformers=transformers.__version__, trl=trl.__version__, peft=peft.__version__,
-             cpu=cpu_name(), cpu_cores=os.cpu_count(), cpu_flags=cpu_flags(), threads=torch.get_num_threads())
+             cpu=cpu['name'], cpu_cores=cpu['cores'], cpu_flags=cpu['flags'] or [], threads=torch.get_num_threads())
     for m in ('liger_kernel', 'bitsandbytes', 'triton'):
         try: d[m] = __import__(m).__version__ if hasattr(__import__(m), '__version__') else 'present'
         except Exception: d[m] = None
     if dev == 'cuda':
         p = torch.cuda.get_device_properties(0)
         d.update(gpu=torch.cuda.get_device_name(0), gpu_memory_gib=round(p.total_memory / 2**30, 1), capability=f"{p.major}.{p.minor}")
-    d['name'] = d.get('gpu') or f"cpu: {d['cpu']} ({d['cpu_cores']} cores; {' '.join(d['cpu_flags'])})"
+    d['name'] = d.get('gpu') or f"cpu: {cpu['text']}"
     return d
 
 def sync(dev):

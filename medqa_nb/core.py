@@ -9,11 +9,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 # %% auto #0
-__all__ = ['LABELS', 'MAX_MESSAGE_CHARS', 'QUIET_WARNINGS', 'FILE_SUFFIXES', 'MedQAError', 'OptionError', 'InputError',
-           'one_line', 'error_line', 'console', 'run_main', 'quiet', 'cache_dir', 'code_fingerprint', 'asset',
-           'atomic_write', 'merge_json', 'replace_dir', 'field_docs', 'config_parser', 'parse_config', 'need', 'finite',
-           'check_positive', 'check_share', 'looks_like_path', 'hub_offline', 'hub_reachable', 'check_hub_id',
-           'offline_hint']
+__all__ = ['LABELS', 'MAX_MESSAGE_CHARS', 'QUIET_WARNINGS', 'FILE_SUFFIXES', 'CPU_FLAGS', 'MedQAError', 'OptionError',
+           'InputError', 'one_line', 'error_line', 'console', 'run_main', 'quiet', 'cache_dir', 'code_fingerprint',
+           'asset', 'atomic_write', 'merge_json', 'replace_dir', 'field_docs', 'config_parser', 'parse_config', 'need',
+           'finite', 'check_positive', 'check_share', 'looks_like_path', 'hub_offline', 'hub_reachable', 'check_hub_id',
+           'offline_hint', 'cpu_info']
 
 # %% ../nbs/00_core.ipynb #4a4d3455
 LABELS = ('yes', 'no', 'maybe')
@@ -295,3 +295,20 @@ def offline_hint(e:BaseException, # the error of a failed hub load
                 ) -> str:
     "The end of the message for a failed hub load."
     return 'not in the local cache, and HF_HUB_OFFLINE is set' if hub_offline() else one_line(str(e), 200)
+
+# %% ../nbs/00_core.ipynb #27507721
+CPU_FLAGS = ('avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'avx512_fp16', 'amx_bf16', 'amx_int8', 'amx_tile')
+
+def cpu_info(cpuinfo:str|None=None, # the text of /proc/cpuinfo; default: this machine's
+            ) -> dict:
+    "This CPU's model name, cores and speed-deciding flags (`CPU_FLAGS`), with `text` to print beside a CPU figure."
+    import platform
+    if cpuinfo is None:
+        try: cpuinfo = Path('/proc/cpuinfo').read_text()
+        except OSError: cpuinfo = None
+    field = lambda key: next((l.split(':', 1)[1].strip() for l in (cpuinfo or '').splitlines() if l.startswith(key)), None)
+    have = (field('flags') or '').split()
+    flags = None if cpuinfo is None else [f for f in CPU_FLAGS if f in have]
+    name = field('model name') or platform.processor() or platform.machine()
+    return dict(name=name, cores=os.cpu_count(), flags=flags,
+                text=f"{name}, {os.cpu_count()} cores; {' '.join(flags) if flags is not None else 'flags unknown'}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib, functools, json, os, shutil, sys, tempfile, time
 from pathlib import Path
 from fastcore.script import call_parse
-from .core import LABELS, MedQAError, atomic_write, replace_dir
+from .core import LABELS, MedQAError, atomic_write, cpu_info, replace_dir
 from .data import SYSTEM_PROMPT, format_abstract, make_example
 from .modeling import EMBEDDED, load_model, load_tokenizer, resolve_model
 
@@ -357,9 +357,9 @@ def int8_weight_max() -> int:
     (`vpmaddubsw`), and 255 x 127 x 2 saturates it."""
     import platform
     if platform.machine().lower() not in ('x86_64', 'amd64'): return 127
-    try: flags = set(next(l for l in open('/proc/cpuinfo') if l.startswith('flags')).split())
-    except (OSError, StopIteration): return 127
-    return 127 if flags & {'avx512_vnni', 'avx_vnni', 'amx_int8'} else 63
+    flags = cpu_info()['flags']
+    if flags is None: return 127
+    return 127 if {'avx512_vnni', 'avx_vnni', 'amx_int8'} & set(flags) else 63
 
 def _per_token_nodes(x, q, opset):
     "Nodes that quantize `x` to uint8 with one scale per row (`{q}/q`, scales `{q}/scale`), and its 2-D views."

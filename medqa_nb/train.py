@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from fastcore.basics import patch
 from .core import (LABELS, MedQAError, OptionError, asset, atomic_write, replace_dir, console, parse_config, need,
-                           finite, check_positive, check_share)
+                           finite, check_positive, check_share, cpu_info)
 from .data import (ANSWER_STYLES, DataArgs, load_pubmedqa, train_dev_split, cv_folds, make_example, label_counts,
                            PubMedQAError)
 from .augmentation import AUG_OPS, oversample
@@ -336,8 +336,8 @@ def _peak_memory_gb():
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)  # CPU: peak RSS (kB -> GiB)
 
 def _device_name():
-    import torch, platform
-    return torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    import torch
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({cpu_info()['text']})"
 
 def save_final(trainer, tok, out:Path):
     "Save the adapter (or model) and tokenizer to `out` atomically; every rank must call it under ZeRO-3."

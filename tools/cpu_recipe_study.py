@@ -18,7 +18,7 @@ last-layer inputs computed once (`last_layer_inputs`, about 3.5 minutes at 256 t
     HF_HUB_OFFLINE=1 python tools/cpu_recipe_study.py --last_layer [--epochs 1,2,4,8,16 --powers 0,0.75]   # the last_layer grid, added to --out
     HF_HUB_OFFLINE=1 python tools/cpu_recipe_study.py --last_layer --epochs 3,4,5,6 --powers 0.25,0.5,0.75  # the second, finer grid (06_training)
 """
-import argparse, itertools, json, os, platform, shlex, subprocess, sys, tempfile, time
+import argparse, itertools, json, os, shlex, subprocess, sys, tempfile, time
 from pathlib import Path
 from types import SimpleNamespace as NS
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -186,9 +186,9 @@ def check_fold(name, run, k):
     return dict(fold=k, command=run['command'] + f' --fold {k}', medqa_cv={m: got[m] for m in ('accuracy', 'macro_f1', 'pred_counts')},
                 study={m: run['folds'].get(k, run['folds'].get(str(k)))[m] for m in ('accuracy', 'macro_f1', 'pred_counts')}, wall_s=round(time.time() - t, 1))
 
-def cpu_flags():
-    flags = next((l.split(':', 1)[1].split() for l in open('/proc/cpuinfo') if l.startswith('flags')), [])
-    return ' '.join(f for f in flags if f in ('avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16', 'amx_int8'))
+def cpu_text():
+    from medqa_nb.core import cpu_info
+    return f"cpu ({cpu_info()['text']})"
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -220,7 +220,7 @@ def main():
         old['last_layer_grid'] = dict(chosen=best, by='macro-F1 on folds 0-4 among the last_layer settings whose accuracy there is >= the zero-shot model at 256 tokens', folds=list(range(5)), runs=ll,
                                       epochs=sorted({e for e, _ in settings}), class_powers=sorted({p for _, p in settings}), learning_rate=1e-3, batch_size=16,
                                       states_s=grid.get('states_s') or states_s, fit_s_mean=grid.get('fit_s_mean') or fit_s,
-                                      device=f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores; {cpu_flags()})")
+                                      device=cpu_text())
         atomic_write(out, json.dumps(old, indent=1)); print(f'wrote {out}'); return
     if a.layers:  # the truncated head: screened on folds 0-4 beside the record's full-depth rows, the choice made again
         runs = old['runs']; runs, states_s, ctx = layer_study([int(x) for x in a.lengths.split(',')], runs, a.states)
@@ -244,7 +244,7 @@ def main():
     last = {n: r for n, r in old.get('runs', {}).items() if n.startswith('last-layer')} or old.get('last_layer_runs', {})
     rec = dict(chosen=best, by='macro-F1 on folds 0-4, accuracy there >= the zero-shot model at the same length', folds=list(range(5)),
                runs=runs, last_layer_runs=last, states_s=states_s,
-               device=f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores; {cpu_flags()})")
+               device=cpu_text())
     if a.check is not None: rec['check'] = check_fold(best, runs[best], a.check); print(rec['check'])
     atomic_write(out, json.dumps(rec, indent=1)); print(f'wrote {out}')
 
