@@ -20,7 +20,7 @@ from .modeling import (EMBEDDED, PEFT_METHODS, ModelError, check_model_name, res
 from .evaluate import label_token_ids, left_pad
 
 # %% auto #0
-__all__ = ['DEEPSPEED_CONFIGS', 'RECIPES', 'CPU_RECIPES', 'FULL_FT_MAX_PARAMS', 'FULL_EPOCHS_LARGE_BATCH', 'TOKEN_BUDGET',
+__all__ = ['CPU_RECIPES', 'DEEPSPEED_CONFIGS', 'RECIPES', 'FULL_FT_MAX_PARAMS', 'FULL_EPOCHS_LARGE_BATCH', 'TOKEN_BUDGET',
            'ACT_BYTES', 'GPU_MEMORY_SHARE', 'TrainConfig', 'resolve_deepspeed', 'activation_gib', 'speed_settings',
            'resolve_recipe', 'split_for', 'sft_dataset', 'sft_config', 'build_trainer', 'complete_checkpoints',
            'resume_path', 'save_final', 'train', 'left_padded', 'last_token_states', 'truncate_layers', 'cut_to_depth',
@@ -29,12 +29,14 @@ __all__ = ['DEEPSPEED_CONFIGS', 'RECIPES', 'CPU_RECIPES', 'FULL_FT_MAX_PARAMS', 
            'train_main']
 
 # %% ../nbs/06_training.ipynb #875b1611
+CPU_RECIPES = ('last_layer', 'label_head')  # no trainer: the frozen model's states computed once, then a small fit
+
 @dataclass
 class TrainConfig(DataArgs):
     "Everything a training or evaluation run needs."
     model_name: str = field(default=EMBEDDED, metadata={'aliases': ['--model']}) # 'embedded', a hub id (meta-llama/Llama-2-7b-hf), a local HF folder or a .gguf file
     output_dir: str = 'runs/medqa' # the run folder
-    recipe: Literal['auto', 'full', 'qlora', 'last_layer', 'label_head'] = 'auto' # 'full', 'qlora', 'last_layer' (the main job's CPU recipe), 'label_head', or 'auto' (full fine-tuning below 1B parameters, QLoRA above): the defaults of the next four flags
+    recipe: Literal['auto', 'full', 'qlora', 'last_layer', 'label_head'] = 'auto' # 'full', 'qlora', 'last_layer' (the main job's CPU recipe), 'label_head', or 'auto' (full fine-tuning below 1B parameters, QLoRA above): the defaults of the next four flags and of --loss
     use_peft: bool|None = None # train adapters (else full fine-tuning); default: the recipe's
     peft_method: Literal['qlora', 'lora']|None = None # 'qlora' (4-bit NF4 base) or 'lora'; default: the recipe's
     learning_rate: float|None = None # peak learning rate (cosine schedule); default: the recipe's
@@ -46,7 +48,7 @@ class TrainConfig(DataArgs):
     batch_tokens: int|None = None # a GPU batch's budget in padded tokens, cut to what the card holds; default: `TOKEN_BUDGET`
     answer_style: Literal['label', 'explain'] = 'label' # 'label' (the word) or 'explain' (the word and the conclusion)
     balance: Literal['oversample', 'none'] = 'oversample' # class balance of the training items
-    loss: Literal['lm', 'label'] = 'lm' # 'lm': next-token cross-entropy on the answer tokens (trl's); 'label': cross-entropy over the three labels at the answer's position (`label_loss`)
+    loss: Literal['lm', 'label']|None = None # 'label': cross-entropy over the three labels at the answer's position (`label_loss`); 'lm': next-token cross-entropy on the answer tokens (trl's); default: the recipe's ('lm' with --answer_style explain)
     logit_adjust: float = 0. # the label loss: tau of the logit adjustment (Menon et al. 2021), tau * log(training label shares) added to the logits in training; needs --balance none
     label_smoothing: float = 0. # the label loss: label smoothing over the three labels
     augment: str = 'all' # augmentation ops for the training items (04_augmentation): 'all', or e.g. 'synonym,mask'; 'none' or '' for none
@@ -99,14 +101,16 @@ def check(self:TrainConfig):
     need(self.peft_method in (None, *PEFT_METHODS), 'peft_method', self.peft_method, f"one of {PEFT_METHODS}")
     need(self.answer_style in ANSWER_STYLES, 'answer_style', self.answer_style, f"one of {ANSWER_STYLES}")
     need(self.balance in ('oversample', 'none'), 'balance', self.balance, "'oversample' or 'none'")
-    need(self.loss in ('lm', 'label'), 'loss', self.loss, "'lm' or 'label'")
+    need(self.loss in (None, 'lm', 'label'), 'loss', self.loss, "'lm' or 'label'")
     need(finite(self.logit_adjust) and self.logit_adjust >= 0, 'logit_adjust', self.logit_adjust, 'a number >= 0')
     check_share('label_smoothing', self.label_smoothing, lo_open=False)
     if self.loss == 'lm':
         for k in ('logit_adjust', 'label_smoothing'): need(not getattr(self, k), k, getattr(self, k), '0 unless --loss label')
-    else:
+    if self.loss == 'label':
         need(self.answer_style == 'label', 'loss', self.loss, "'lm' with --answer_style explain (the label loss reads the label only)")
-        need(self.recipe not in CPU_RECIPES, 'loss', self.loss, f"'lm' with --recipe {self.recipe} (its fit has its own loss)")
+    if self.recipe in CPU_RECIPES:
+        for k in ('loss', 'logit_adjust', 'label_smoothing'):
+            need(not getattr(self, k), k, getattr(self, k), f"no value with --recipe {self.recipe} (its fit has its own loss)")
     need(not self.logit_adjust or self.balance == 'none', 'logit_adjust', self.logit_adjust,
          '0 with --balance oversample (oversampled labels have equal shares, so the adjustment is void): add --balance none')
     need(self.max_steps == -1 or self.max_steps >= 1, 'max_steps', self.max_steps, '-1 (use epochs) or an integer >= 1')
@@ -140,12 +144,11 @@ def check(self:TrainConfig):
     return DataArgs.check(self)
 
 # %% ../nbs/06_training.ipynb #b9f03640
-RECIPES = {'full': dict(use_peft=False, peft_method='qlora', learning_rate=5e-5, epochs=3.0),
-           'qlora': dict(use_peft=True, peft_method='qlora', learning_rate=1e-3, epochs=4.0),
+RECIPES = {'full': dict(use_peft=False, peft_method='qlora', learning_rate=5e-5, epochs=3.0, loss='label'),  # the label loss: CV below
+           'qlora': dict(use_peft=True, peft_method='qlora', learning_rate=1e-3, epochs=4.0, loss='lm'),
            'last_layer': dict(use_peft=False, peft_method='qlora', learning_rate=1e-3, epochs=5.0, class_power=0.5),  # the main job's CPU recipe (below), chosen on CV folds 0-4
            'label_head': dict(use_peft=False, peft_method='qlora', learning_rate=None, epochs=1.0, class_power=0.,  # the CV's best CPU recipe (below):
                               head_l2=0.01, head_depth=0.7333)}  # 22 of SmolLM2's 30 layers, chosen on CV folds 0-4
-CPU_RECIPES = ('last_layer', 'label_head')  # no trainer: the frozen model's states computed once, then a small fit
 FULL_FT_MAX_PARAMS = 1e9  # larger models are trained with adapters by default
 FULL_EPOCHS_LARGE_BATCH = 10.0  # full fine-tuning at 64+ items a step: fewer, larger steps need more epochs (CV folds 0-4)
 
@@ -217,8 +220,12 @@ def resolve_recipe(cfg:TrainConfig, # a checked config
         elif cfg.peft_method is not None: name = 'qlora'
         else: name = 'full' if n < FULL_FT_MAX_PARAMS else 'qlora'
     if name not in RECIPES: raise ValueError(f"--recipe {cfg.recipe!r}: expected 'auto' or one of {list(RECIPES)}")
+    rec = RECIPES[name]
     cfg = dataclasses.replace(cfg, recipe=name, **{k: v if getattr(cfg, k) is None else getattr(cfg, k)
-                                                  for k, v in RECIPES[name].items() if k not in ('learning_rate', 'epochs')})
+                                                  for k, v in rec.items() if k not in ('learning_rate', 'epochs', 'loss')})
+    if cfg.loss is None and 'loss' in rec: cfg = dataclasses.replace(cfg, loss='lm' if cfg.answer_style == 'explain' else rec['loss'])
+    for k in ('logit_adjust', 'label_smoothing'):
+        need(cfg.loss == 'label' or not getattr(cfg, k), k, getattr(cfg, k), f"0 unless --loss label (this run's loss is {cfg.loss!r})")
     need(cfg.head_depth is None or cfg.recipe == 'label_head' or not (cfg.use_peft or cfg.recipe == 'last_layer'), 'head_depth', cfg.head_depth,
          'no value with adapters or --recipe last_layer (the cut serves label_head and full fine-tuning)')
     speed = speed_settings(cfg, AutoConfig.from_pretrained(resolve_model(cfg.model_name)), n, **(_hardware() if hardware is None else hardware))

@@ -11,6 +11,7 @@ operations, spread over the GPUs of one machine (several runs per GPU: the embed
     python tools/cv_study.py lora         [--out runs/study]   # LoRA r=16 instead of full fine-tuning, against the seeds' runs
     python tools/cv_study.py copies       [--out runs/study]   # two augmented variants per item (--augment_copies 2), against the seeds' runs
     python tools/cv_study.py loss         [--out runs/study] --select macro_f1   # the label loss (--loss label), against the seeds' runs
+    python tools/cv_study.py loss-seed    [--out runs/study]   # the chosen label loss with seed 1, against the seeds' runs
     python tools/cv_study.py prepare      # CPU: augment the 500 items once per operation, into the augmentation cache
     python tools/cv_study.py prepare --normalize   # CPU: normalize the 500 items, then augment the normalized ones ('all')
     python tools/cv_study.py summary      [--out runs/study]   # tables (with the rare-disease slice where spaCy is installed)
@@ -23,8 +24,10 @@ import argparse, dataclasses, json, os, shlex, subprocess, sys, time
 from pathlib import Path
 
 COMMON = ['--max_length', '512', '--eval_batch_size', '32', '--logging_steps', '10', '--save_steps', '0', '--report_to', 'none']
+# trl's loss, named by the runs that trained with it (full fine-tuning defaults to the label loss), so that each command reproduces its record.
+LM = ['--loss', 'lm']
 # The recipe study's one GPU schedule: global batch 16 on one GPU, bf16, no gradient checkpointing.
-S16 = ['--batch_size', '16', '--grad_accum', '1', '--no-gradient_checkpointing']
+S16 = ['--batch_size', '16', '--grad_accum', '1', '--no-gradient_checkpointing'] + LM
 RECIPES = {
     'zero-shot': ['--eval_only'],
     'qlora-2e-4-2ep': S16 + ['--peft_method', 'qlora', '--learning_rate', '2e-4', '--epochs', '2'],  # the plain recipe
@@ -38,27 +41,29 @@ RECIPES = {
     'full-5e-5-3ep-unbalanced': S16 + ['--no-use_peft', '--learning_rate', '5e-5', '--epochs', '3', '--balance', 'none'],
 }
 # The default's schedule as `speed_settings` picks it (token-budget batches): learning rate and epochs, chosen on folds 0-4.
-SPEED = {'auto-3ep': [], 'auto-lr3e-4-3ep': ['--learning_rate', '3e-4'], 'auto-6ep': ['--epochs', '6'], 'auto-10ep': ['--epochs', '10']}
+SPEED = {'auto-3ep': LM, 'auto-lr3e-4-3ep': LM + ['--learning_rate', '3e-4'], 'auto-6ep': LM + ['--epochs', '6'], 'auto-10ep': LM + ['--epochs', '10']}
 # The CPU recipe (the last layer on cached activations, 256 tokens): class weights, chosen on folds 0-4.
 CPU = {'zero-shot-256': ['--eval_only', '--max_length', '256'],
        **{f'last-layer-cp{p:g}': ['--recipe', 'last_layer', '--max_length', '256', '--class_power', str(p)] for p in (0.75, 0.5, 0)}}
 # The default with three seeds (training order and augmentation draws), fold models kept: their averaged probabilities
 # ('ensemble') and their averaged weights ('soup', one model) are scored by `cv_study.py combine`.
-SEEDS = {'auto': [], 'auto-seed1': ['--seed', '1'], 'auto-seed2': ['--seed', '2']}
+SEEDS = {'auto': LM, 'auto-seed1': LM + ['--seed', '1'], 'auto-seed2': LM + ['--seed', '2']}
 # The default on a cut model (`--head_depth`: the first 22 or 15 of 30 decoder layers), chosen on folds 0-4 against the seeds' runs.
-DEPTH = {'auto-depth0.7333': ['--head_depth', '0.7333'], 'auto-depth0.5': ['--head_depth', '0.5']}
+DEPTH = {'auto-depth0.7333': LM + ['--head_depth', '0.7333'], 'auto-depth0.5': LM + ['--head_depth', '0.5']}
 # The default on normalized records (`--normalize_terms`: abbreviations spelled out, concepts linked), against the seeds' runs.
-NORMALIZE = {'auto-norm': ['--normalize_terms']}
+NORMALIZE = {'auto-norm': LM + ['--normalize_terms']}
 # LoRA (r=16, alpha 32) on the full-precision model instead of full fine-tuning: the adapter recipe's lr 1e-3 and 4 epochs, against the seeds' runs.
 LORA = {'lora-r16': ['--recipe', 'qlora', '--peft_method', 'lora']}
 # Two augmented variants of each training item instead of one (augmentation is the lever that moved the CV), against the seeds' runs.
-COPIES = {'auto-copies2': ['--augment_copies', '2']}
+COPIES = {'auto-copies2': LM + ['--augment_copies', '2']}
 # The label loss (`--loss label`: cross-entropy over the three labels at the answer's position): plain, logit-adjusted for the
 # training labels' shares instead of oversampling (tau 1), label-smoothed; chosen on folds 0-4 against the seeds' runs.
 LOSS = {'auto-label': ['--loss', 'label'], 'auto-label-la1': ['--loss', 'label', '--balance', 'none', '--logit_adjust', '1'],
         'auto-label-ls0.1': ['--loss', 'label', '--label_smoothing', '0.1']}
-VS_SEEDS = {'normalize': NORMALIZE, 'lora': LORA, 'copies': COPIES, 'loss': LOSS}  # studies: chosen against the seeds' runs on folds 0-4, then held or not on folds 5-9
-RUNS = {**RECIPES, **SPEED, **CPU, **SEEDS, **DEPTH, **NORMALIZE, **LORA, **COPIES, **LOSS}
+# The chosen label loss again with another seed (training order and augmentation draws), against the seeds' runs.
+LOSS_SEED = {'auto-label-seed1': ['--loss', 'label', '--seed', '1']}
+VS_SEEDS = {'normalize': NORMALIZE, 'lora': LORA, 'copies': COPIES, 'loss': LOSS, 'loss-seed': LOSS_SEED}  # studies: chosen against the seeds' runs on folds 0-4, then held or not on folds 5-9
+RUNS = {**RECIPES, **SPEED, **CPU, **SEEDS, **DEPTH, **NORMALIZE, **LORA, **COPIES, **LOSS, **LOSS_SEED}
 AUG_OPS = ('synonym', 'mask', 'abbrev', 'all')
 
 def run_args(name):
@@ -242,7 +247,7 @@ def seeds_report(out, export):
     return rec
 
 def vs_seeds_report(out, export, study, ref='results/seeds_cv.json'):
-    """A study's record against the seeds' runs ('normalize', 'lora', 'copies', 'loss'): each run's per-fold metrics (the folds
+    """A study's record against the seeds' runs ('normalize', 'lora', 'copies', 'loss', 'loss-seed'): each run's per-fold metrics (the folds
     finished, per-class F1 included); the choice on folds 0-4 by macro-F1 among the runs and one model (the seeds study's
     committed runs, `ref`: their mean); the best run's paired differences with 'auto' (seed 42) and one model on the same
     folds, whether it held against one model on folds 5-9, and its summary once all ten folds are finished."""
@@ -303,7 +308,7 @@ def prepare(seeds='42', normalize=False):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('study', choices=['recipes', 'augmentation', 'speed', 'cpu', 'seeds', 'depth', 'normalize', 'lora', 'copies', 'loss', 'combine', 'prepare', 'summary', 'priors', 'commands'])
+    ap.add_argument('study', choices=['recipes', 'augmentation', 'speed', 'cpu', 'seeds', 'depth', 'normalize', 'lora', 'copies', 'loss', 'loss-seed', 'combine', 'prepare', 'summary', 'priors', 'commands'])
     ap.add_argument('--out', default='runs/study')
     ap.add_argument('--base', default='auto', help="augmentation: the recipe to augment ('auto': the best by macro-F1)")
     ap.add_argument('--slots', type=int, default=3, help='runs at a time per GPU')
@@ -313,7 +318,7 @@ def main():
     ap.add_argument('--seeds', default='42', help='prepare: augmentation seeds, comma-separated (the seeds study needs 42,1,2)')
     ap.add_argument('--normalize', action='store_true', help='prepare: normalize the items (--normalize_terms), then augment those')
     ap.add_argument('--slot', type=int, default=-1, help=argparse.SUPPRESS)
-    ap.add_argument('--runs', default='', help=argparse.SUPPRESS)
+    ap.add_argument('--runs', default='', help="the study's runs to run (comma-separated), all of them by default")
     ap.add_argument('--t_end', default='', help=argparse.SUPPRESS)
     ap.add_argument('--folds', default=','.join(map(str, range(10))), help='the folds to run (comma-separated), all ten by default')
     ap.add_argument('--run_major', action='store_true', help=argparse.SUPPRESS)
@@ -331,7 +336,7 @@ def main():
     if a.study == 'summary':
         names = list(RUNS) + [n for n in sorted(os.listdir(a.out)) if '+aug-' in n] if Path(a.out).is_dir() else []
         return table(a.out, names, a.export)
-    runs = runs_for(a.study, a.out, a.base) if a.study != 'commands' else list(RECIPES) + [
+    runs = a.runs.split(',') if a.runs else runs_for(a.study, a.out, a.base) if a.study != 'commands' else list(RECIPES) + [
         n for n in (sorted(os.listdir(a.out)) if Path(a.out).is_dir() else []) if '+aug-' in n]
     if a.study == 'commands':
         for n in runs: print(command(n, a.out))
