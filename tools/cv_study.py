@@ -116,9 +116,10 @@ def worker(a):
             r = cv_fold(parse_config(TrainConfig, ['--output_dir', str(d)] + run_args(n) + a.extra.split(), 'medqa-cv', **CV_DEFAULTS), k)
             print(f"[slot {a.slot}] {n} fold{k}: acc {r['metrics']['accuracy']:.2f} F1 {r['metrics']['macro_f1']:.3f} "
                   f"pred {r['metrics']['pred_counts']} {time.time()-t:.0f} s", flush=True)
-        except Exception as e:
+        except Exception as e:  # release the fold to the other slots and stop: this slot would fail the rest too (out of memory)
             import traceback; traceback.print_exc()
-            (d/f'fold{k}.error').write_text(repr(e)); print(f'[slot {a.slot}] {n} fold{k}: FAILED {e!r}', flush=True)
+            (d/f'fold{k}.error').write_text(repr(e)); (d/f'fold{k}.claim').unlink(missing_ok=True)
+            print(f'[slot {a.slot}] {n} fold{k}: FAILED {e!r}; this slot stops', flush=True); break
         longest = max(longest, time.time() - t)
         gc.collect(); torch.cuda.empty_cache()
 
